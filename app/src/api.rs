@@ -1,0 +1,98 @@
+//! The server functions: the app's whole API. Each runs on the server; the client
+//! calls it over HTTP, and a plain HTML form can post to it without JavaScript.
+//! After such a post, leptos_axum sends the browser back to the form's page with
+//! any error in the URL (`__err`), where the form's `ServerAction` shows it.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// A user with a trained model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub screen_name: String,
+    pub sentences: i32,
+    /// "YYYY-MM-DD HH:MM UTC"
+    pub trained_at: String,
+}
+
+/// A generated tweet, kept so that it has a permalink.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    pub id: i64,
+    pub screen_name: String,
+    pub text: String,
+}
+
+pub const MAX_PASTE_LINES: usize = 20_000;
+pub const MAX_PASTE_BYTES: usize = 2 * 1024 * 1024;
+
+/// X's rule: 1 to 15 ASCII letters, digits and underscores.
+pub fn is_valid_screen_name(name: &str) -> bool {
+    (1..=15).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[server(endpoint = "list_trained_users")]
+pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
+    let state = crate::ssr::AppState::from_context()?;
+    crate::ssr::store::trained_users(&state.pool, 50).await
+}
+
+#[server(endpoint = "get_profile")]
+pub async fn get_profile(screen_name: String) -> Result<Option<Profile>, AppError> {
+    if !is_valid_screen_name(&screen_name) {
+        return Ok(None);
+    }
+    let state = crate::ssr::AppState::from_context()?;
+    crate::ssr::store::profile(&state.pool, &screen_name).await
+}
+
+/// Learns from pasted tweets, one per line, replacing the user's previous model.
+#[server(endpoint = "train_model")]
+pub async fn train_model(screen_name: String, tweets: String) -> Result<(), AppError> {
+    use crate::ssr::{store, training, AppState};
+    let state = AppState::from_context()?;
+    let trained = training::train_from_paste(&screen_name, tweets).await?;
+    store::save_model(&state.pool, &screen_name, &trained).await?;
+    leptos_axum::redirect(&format!("/@{screen_name}"));
+    Ok(())
+}
+
+/// Writes a new tweet in the user's voice and records it.
+#[server(endpoint = "generate_tweet")]
+pub async fn generate_tweet(screen_name: String) -> Result<Generated, AppError> {
+    use crate::ssr::{is_plain_form_post, store, training, AppState};
+    let state = AppState::from_context()?;
+    let (user_id, screen_name, model) = store::load_model(&state.pool, &screen_name)
+        .await?
+        .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
+    let text = training::generate(&model)?;
+    let id = store::record_generation(&state.pool, user_id, &text).await?;
+    // Without JavaScript the result reaches the page as a permalink.
+    if is_plain_form_post() {
+        leptos_axum::redirect(&format!("/@{screen_name}?tweet={id}"));
+    }
+    Ok(Generated { id, screen_name, text })
+}
+
+#[server(endpoint = "get_generation")]
+pub async fn get_generation(screen_name: String, id: i64) -> Result<Generated, AppError> {
+    let state = crate::ssr::AppState::from_context()?;
+    crate::ssr::store::generation(&state.pool, &screen_name, id).await?.ok_or(AppError::UnknownGeneration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_screen_name;
+
+    #[test]
+    fn screen_names_follow_x_rules() {
+        for ok in ["a", "tweetgen_ja", "ABC123_", "fifteen_chars_x"] {
+            assert!(is_valid_screen_name(ok), "{ok}");
+        }
+        for bad in ["", "sixteen_chars_xx", "has space", "日本語", "a-b", "@name"] {
+            assert!(!is_valid_screen_name(bad), "{bad}");
+        }
+    }
+}

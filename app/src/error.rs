@@ -1,0 +1,45 @@
+//! The errors a visitor can see. Messages are written for people, not logs.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    #[error("A screen name is 1 to 15 letters, digits or underscores.")]
+    InvalidScreenName,
+    #[error("Paste at least one tweet (one per line).")]
+    NoTweets,
+    #[error("That is too much text to paste: at most {max_lines} lines and {max_kib} KiB.")]
+    TooMuchText { max_lines: usize, max_kib: usize },
+    #[error("No tweets were left to learn from after cleaning (retweets, mentions and links are skipped).")]
+    NothingLearnable,
+    #[error("@{0} has not taught tweetgen anything yet.")]
+    UnknownUser(String),
+    #[error("Could not write a tweet this time. Try again, or teach more tweets.")]
+    GenerationFailed,
+    #[error("That generated tweet does not exist.")]
+    UnknownGeneration,
+    #[error("Something went wrong on our side. Please try again.")]
+    Internal,
+    #[error("The request failed: {0}")]
+    Request(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Request(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        tracing::error!(%error, "database error");
+        AppError::Internal
+    }
+}

@@ -1,0 +1,107 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::{set_not_found_status, ErrorMessage, NotFound};
+use crate::api::{get_generation, get_profile, GenerateTweet, Generated};
+
+/// `/@screen_name`: the user's page, where anyone can generate a tweet in their voice.
+#[component]
+pub fn UserPage() -> impl IntoView {
+    let params = use_params_map();
+    let screen_name = move || params.read().get("handle").and_then(|handle| handle.strip_prefix('@').map(str::to_string));
+    move || match screen_name() {
+        Some(screen_name) => view! { <UserProfile screen_name/> }.into_any(),
+        None => view! { <NotFound/> }.into_any(),
+    }
+}
+
+#[component]
+fn UserProfile(screen_name: String) -> impl IntoView {
+    let profile = Resource::new({
+        let screen_name = screen_name.clone();
+        move || screen_name.clone()
+    }, get_profile);
+    let title = format!("@{screen_name} — tweetgen");
+    view! {
+        <Title text=title/>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match profile.await {
+                    Ok(Some(profile)) => view! {
+                        <section class="card profile">
+                            <h1>{format!("@{}", profile.screen_name)}</h1>
+                            <p class="meta">
+                                {format!("Learned {} sentences · trained {}", profile.sentences, profile.trained_at)}
+                            </p>
+                            <Generator screen_name=profile.screen_name/>
+                        </section>
+                    }.into_any(),
+                    Ok(None) => {
+                        set_not_found_status();
+                        view! {
+                            <section class="card">
+                                <h1>"Unknown user"</h1>
+                                <p>"Nobody by that name has taught tweetgen yet. "<a href="/">"Teach it yours"</a></p>
+                            </section>
+                        }.into_any()
+                    }
+                    Err(error) => view! { <ErrorMessage error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The Generate button and the result. With JavaScript the result appears in
+/// place; without it the server redirects to `?tweet=ID`, which shows it.
+#[component]
+fn Generator(screen_name: String) -> impl IntoView {
+    let generate = ServerAction::<GenerateTweet>::new();
+    let query = use_query_map();
+    let linked = Resource::new(
+        move || query.read().get("tweet").and_then(|id| id.parse::<i64>().ok()),
+        {
+            let screen_name = screen_name.clone();
+            move |id| {
+                let screen_name = screen_name.clone();
+                async move {
+                    match id {
+                        Some(id) => get_generation(screen_name, id).await.map(Some),
+                        None => Ok(None),
+                    }
+                }
+            }
+        },
+    );
+    view! {
+        <ActionForm action=generate>
+            <input type="hidden" name="screen_name" value=screen_name/>
+            <button type="submit" class="generate" disabled=move || generate.pending().get()>
+                {move || if generate.pending().get() { "Writing…" } else { "Generate" }}
+            </button>
+        </ActionForm>
+        <Suspense>
+            {move || Suspend::new(async move {
+                let linked = linked.await;
+                move || match (generate.value().get(), linked.clone()) {
+                    (Some(Ok(tweet)), _) | (None, Ok(Some(tweet))) => view! { <TweetCard tweet/> }.into_any(),
+                    (Some(Err(error)), _) | (None, Err(error)) => view! { <ErrorMessage error/> }.into_any(),
+                    (None, Ok(None)) => ().into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn TweetCard(tweet: Generated) -> impl IntoView {
+    view! {
+        <article class="tweet-card" data-testid="generated-tweet">
+            <p class="tweet-text">{tweet.text}</p>
+            <footer class="meta">
+                <a href=format!("/@{}?tweet={}", tweet.screen_name, tweet.id)>{format!("@{} · #{}", tweet.screen_name, tweet.id)}</a>
+            </footer>
+        </article>
+    }
+}

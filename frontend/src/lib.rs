@@ -1,0 +1,8 @@
+//! Hydrates the server-rendered page: from here on, forms call server functions
+//! in place instead of reloading.
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(tweetgen_app::App);
+}

@@ -1,0 +1,338 @@
+//! Throwaway PostgreSQL clusters.
+//!
+//! `PgCluster::start()` runs `initdb` (once per machine: later clusters copy a cached
+//! template) and a `postgres` server on a free loopback port, in a temporary
+//! directory, with `wal_level=logical` so that replication work can use it. Several
+//! clusters can run at once. The cluster is stopped and its files removed when the
+//! value is dropped, including while a test panics; if the owning process dies
+//! outright, the kernel sends the server SIGINT (fast shutdown) so none outlives it.
+//!
+//! PostgreSQL refuses to run as root, so when the process is root the server runs as
+//! the user named by `TWEETGEN_PG_USER` (default `postgres`, created by Debian's
+//! PostgreSQL package).
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::{Gid, Uid, User};
+
+/// The superuser every cluster is created with (trust authentication on loopback).
+pub const SUPERUSER: &str = "tweetgen";
+
+/// Where and how to run a cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Keep the data in this directory across runs (initialised when empty).
+    /// `None`: a fresh temporary directory, removed on drop.
+    pub data_dir: Option<PathBuf>,
+    /// Listen on this port; `None` picks a free one.
+    pub port: Option<u16>,
+    /// Extra `postgresql.conf` settings, e.g. `("max_connections", "300")`.
+    pub settings: Vec<(String, String)>,
+}
+
+/// A running PostgreSQL server.
+pub struct PgCluster {
+    port: u16,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    bin_dir: PathBuf,
+    server: Option<Child>,
+    run_as: Option<(Uid, Gid)>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl PgCluster {
+    /// A fresh temporary cluster on a free port.
+    pub fn start() -> Result<Self> {
+        Self::start_with(ClusterOptions::default())
+    }
+
+    pub fn start_with(options: ClusterOptions) -> Result<Self> {
+        let bin_dir = postgres_bin_dir()?;
+        let run_as = server_user()?;
+        let (temp, data_dir) = match &options.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = tempfile::Builder::new().prefix("tweetgen-pg-").tempdir()?;
+                give_to(temp.path(), run_as)?;
+                let data = temp.path().join("data");
+                (Some(temp), data)
+            }
+        };
+        if !data_dir.join("PG_VERSION").exists() {
+            initialise(&bin_dir, &data_dir, run_as)?;
+        }
+        let log_path = data_dir.with_extension("log");
+        // A picked port can be taken between the check and the server's bind; retry.
+        let mut attempts = if options.port.is_some() { 1 } else { 5 };
+        loop {
+            let port = match options.port {
+                Some(port) => port,
+                None => free_port()?,
+            };
+            let mut cluster = PgCluster {
+                port,
+                data_dir: data_dir.clone(),
+                log_path: log_path.clone(),
+                bin_dir: bin_dir.clone(),
+                server: None,
+                run_as,
+                _temp: None,
+            };
+            match cluster.launch(&options.settings) {
+                Ok(()) => {
+                    cluster._temp = temp;
+                    return Ok(cluster);
+                }
+                Err(error) => {
+                    attempts -= 1;
+                    if attempts == 0 {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Connection URL for `database` on this cluster.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates `name` unless it exists; returns its URL.
+    pub fn create_database(&self, name: &str) -> Result<String> {
+        let exists = self.psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{}'", name.replace('\'', "''")))?;
+        if exists.trim().is_empty() {
+            self.psql("postgres", &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")))?;
+        }
+        Ok(self.url(name))
+    }
+
+    /// Runs SQL with `psql` and returns its unaligned, tuples-only output.
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
+        let output = Command::new(self.bin_dir.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &self.url(database), "-c", sql])
+            .output()
+            .context("running psql")?;
+        if !output.status.success() {
+            bail!("psql failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The server's log so far (shown when something fails).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Stops the server (fast shutdown) and waits for it.
+    pub fn stop(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn launch(&mut self, settings: &[(String, String)]) -> Result<()> {
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log_path)
+            .with_context(|| format!("opening {}", self.log_path.display()))?;
+        let log_start = log.metadata()?.len();
+        let socket_dir = self.data_dir.to_string_lossy().into_owned();
+        let mut command = Command::new(self.bin_dir.join("postgres"));
+        command
+            .arg("-D").arg(&self.data_dir)
+            .args(["-p", &self.port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", &format!("unix_socket_directories={socket_dir}")])
+            .args(["-c", "wal_level=logical", "-c", "max_wal_senders=20", "-c", "max_replication_slots=20"])
+            .args(["-c", "max_connections=200"])
+            // Throwaway data: durability buys nothing and costs test time.
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        for (name, value) in settings {
+            command.args(["-c", &format!("{name}={value}")]);
+        }
+        // Own process group: a Ctrl-C meant for the app must not stop the database under it.
+        command.process_group(0).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        if let Some((uid, gid)) = self.run_as {
+            command.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        die_with_parent(&mut command, libc::SIGINT);
+        self.server = Some(command.spawn().context("starting postgres")?);
+        self.wait_until_ready(log_start)
+    }
+
+    fn wait_until_ready(&mut self, log_start: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.server.as_mut().and_then(|s| s.try_wait().ok().flatten()) {
+                self.server = None;
+                bail!("postgres exited with {status} on port {}:\n{}", self.port, self.log_since(log_start));
+            }
+            if self.postmaster_reports_ready() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.shutdown()?;
+                bail!("postgres did not become ready within 60 s:\n{}", self.log_since(log_start));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Our own postmaster says it accepts connections. (Probing the port could be
+    /// answered by another server that got there first.)
+    fn postmaster_reports_ready(&self) -> bool {
+        let Some(pid) = self.server.as_ref().map(Child::id) else { return false };
+        let Ok(contents) = fs::read_to_string(self.data_dir.join("postmaster.pid")) else { return false };
+        let lines: Vec<&str> = contents.lines().collect();
+        lines.first().map(|l| l.trim()) == Some(&pid.to_string()) && lines.get(7).map(|l| l.trim()) == Some("ready")
+    }
+
+    fn log_since(&self, offset: u64) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = fs::File::open(&self.log_path) {
+            let _ = file.seek(SeekFrom::Start(offset)).and_then(|_| file.read_to_string(&mut text));
+        }
+        text
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(mut server) = self.server.take() else { return Ok(()) };
+        let pid = nix::unistd::Pid::from_raw(server.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                // Immediate shutdown: the postmaster still takes its children down.
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGQUIT);
+                server.wait()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            eprintln!("stopping the PostgreSQL cluster on port {}: {error:#}", self.port);
+        }
+    }
+}
+
+/// Makes the kernel send `signal` to the spawned process when the thread that
+/// spawned it exits, however it exits (a SIGKILLed test runner included).
+pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
+    // SAFETY: prctl is async-signal-safe; it runs in the child after fork and
+    // after any uid switch (which would otherwise clear the setting).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `PG_BIN_DIR`, else the newest `/usr/lib/postgresql/*/bin` with a server in it.
+pub fn postgres_bin_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .context("PostgreSQL server binaries not found under /usr/lib/postgresql (install postgresql, or set PG_BIN_DIR)")?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("postgres").exists().then_some((version, bin))
+        })
+        .collect();
+    candidates.sort();
+    candidates.pop().map(|(_, bin)| bin).context("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin")
+}
+
+/// The user to run the server as when we are root; `None` otherwise.
+fn server_user() -> Result<Option<(Uid, Gid)>> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let name = std::env::var("TWEETGEN_PG_USER").unwrap_or_else(|_| "postgres".into());
+    let user = User::from_name(&name)?
+        .with_context(|| format!("running as root, PostgreSQL needs a non-root user: no user {name:?} (set TWEETGEN_PG_USER)"))?;
+    Ok(Some((user.uid, user.gid)))
+}
+
+fn give_to(path: &Path, run_as: Option<(Uid, Gid)>) -> Result<()> {
+    if let Some((uid, gid)) = run_as {
+        nix::unistd::chown(path, Some(uid), Some(gid)).with_context(|| format!("chown {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Creates `data_dir` by copying a cached `initdb` result (making it the first time).
+fn initialise(bin_dir: &Path, data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<()> {
+    let template = cached_template(bin_dir, run_as)?;
+    let parent = data_dir.parent().context("data directory has no parent")?;
+    fs::create_dir_all(parent)?;
+    // An empty directory left by an interrupted first run: cp would nest into it.
+    if data_dir.exists() {
+        fs::remove_dir(data_dir).with_context(|| format!("{} exists but is not a cluster", data_dir.display()))?;
+    }
+    let status = Command::new("cp").arg("-a").arg(&template).arg(data_dir).status()?;
+    if !status.success() {
+        bail!("copying the cluster template into {} failed", data_dir.display());
+    }
+    Ok(())
+}
+
+/// One `initdb` per PostgreSQL version and server user, kept in the temp dir and
+/// published with an atomic rename so that parallel tests never see half of it.
+fn cached_template(bin_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf> {
+    let version = bin_dir.parent().and_then(|p| p.file_name()).and_then(|v| v.to_str()).unwrap_or("pg");
+    let uid = run_as.map_or(Uid::effective(), |(uid, _)| uid);
+    let template = std::env::temp_dir().join(format!("tweetgen-pg-template-{version}-{uid}"));
+    if template.join("PG_VERSION").exists() {
+        return Ok(template);
+    }
+    let staging = tempfile::Builder::new().prefix("tweetgen-pg-initdb-").tempdir()?;
+    give_to(staging.path(), run_as)?;
+    let data = staging.path().join("data");
+    let mut command = Command::new(bin_dir.join("initdb"));
+    command
+        .arg("-D").arg(&data)
+        .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
+        .stdin(Stdio::null());
+    if let Some((uid, gid)) = run_as {
+        command.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let output = command.output().context("running initdb")?;
+    if !output.status.success() {
+        bail!("initdb failed:\n{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    }
+    match fs::rename(&data, &template) {
+        Ok(()) => Ok(template),
+        // Another process published it first; theirs is as good as ours.
+        Err(_) if template.join("PG_VERSION").exists() => Ok(template),
+        Err(error) => Err(error).with_context(|| format!("publishing {}", template.display())),
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

@@ -1,0 +1,163 @@
+//! Settings: defaults, then an optional TOML file, then `TWEETGEN__SECTION__KEY`
+//! environment variables, then `DATABASE_URL` (the usual convention) on top.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    /// Train the demo users from the bundled corpus at start-up if they are missing.
+    pub seed_demo_users: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: IpAddr,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// Largest request body accepted, in bytes. A browser percent-encodes a form,
+    /// tripling Japanese text, so this must exceed 3 × the paste limit.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3000, max_body_bytes: 8 * 1024 * 1024 }
+    }
+}
+
+impl ServerSettings {
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database?sslmode=require`
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    /// Apply pending migrations at start-up.
+    pub migrate: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "postgres://tweetgen@127.0.0.1:5432/tweetgen".into(),
+            max_connections: 20,
+            acquire_timeout_ms: 5_000,
+            migrate: true,
+        }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+
+    /// The URL with any password replaced, for logs.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let credentials = &self.url[scheme_end + 3..at];
+                match credentials.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:***{}", &self.url[..scheme_end + 3], &self.url[at..]),
+                    None => self.url.clone(),
+                }
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing_subscriber` filter, e.g. `info,sqlx=warn`; `RUST_LOG` overrides it.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { filter: "info,sqlx=warn".into(), format: LogFormat::Pretty }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    /// One JSON object per line, for log shipping.
+    Json,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
+        builder
+            .add_source(config::Environment::with_prefix("TWEETGEN").prefix_separator("__").separator("__").try_parsing(true))
+            .set_override_option("database.url", database_url)?
+            .build()?
+            .try_deserialize()
+            .context("invalid settings")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_only() {
+        let with = DatabaseSettings { url: "postgres://app:s3cret@db:5432/x".into(), ..Default::default() };
+        assert_eq!(with.redacted_url(), "postgres://app:***@db:5432/x");
+        let without = DatabaseSettings { url: "postgres://app@db/x".into(), ..Default::default() };
+        assert_eq!(without.redacted_url(), "postgres://app@db/x");
+    }
+
+    #[test]
+    fn file_values_are_read_and_unknown_keys_rejected() {
+        let dir = std::env::temp_dir().join(format!("tweetgen-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.toml");
+        std::fs::write(&good, "seed_demo_users = true\n[server]\nport = 8080\n[log]\nformat = \"json\"\n").unwrap();
+        let settings = Settings::load(Some(&good)).unwrap();
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.log.format, LogFormat::Json);
+        assert!(settings.seed_demo_users);
+        let bad = dir.join("bad.toml");
+        std::fs::write(&bad, "[server]\nprot = 8080\n").unwrap();
+        let error = format!("{:#}", Settings::load(Some(&bad)).unwrap_err());
+        assert!(error.contains("prot"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

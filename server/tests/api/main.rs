@@ -1,0 +1,5 @@
+//! The real server on a random port against a fresh PostgreSQL cluster per test.
+
+mod health;
+mod helpers;
+mod learn_and_generate;
