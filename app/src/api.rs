@@ -35,51 +35,69 @@ pub fn is_valid_screen_name(name: &str) -> bool {
 
 #[server(endpoint = "list_trained_users")]
 pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
-    let state = crate::ssr::AppState::from_context()?;
-    crate::ssr::store::trained_users(&state.pool, 50).await
+    use crate::ssr::{store, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        store::trained_users(&state.pool, 50).await
+    })
+    .await
 }
 
 #[server(endpoint = "get_profile")]
 pub async fn get_profile(screen_name: String) -> Result<Option<Profile>, AppError> {
-    if !is_valid_screen_name(&screen_name) {
-        return Ok(None);
-    }
-    let state = crate::ssr::AppState::from_context()?;
-    crate::ssr::store::profile(&state.pool, &screen_name).await
+    use crate::ssr::{store, with_status, AppState};
+    with_status(async move {
+        if !is_valid_screen_name(&screen_name) {
+            return Ok(None);
+        }
+        let state = AppState::from_context()?;
+        store::profile(&state.pool, &screen_name).await
+    })
+    .await
 }
 
 /// Learns from pasted tweets, one per line, replacing the user's previous model.
 #[server(endpoint = "train_model")]
 pub async fn train_model(screen_name: String, tweets: String) -> Result<(), AppError> {
-    use crate::ssr::{store, training, AppState};
-    let state = AppState::from_context()?;
-    let trained = training::train_from_paste(&screen_name, tweets).await?;
-    store::save_model(&state.pool, &screen_name, &trained).await?;
-    leptos_axum::redirect(&format!("/@{screen_name}"));
-    Ok(())
+    use crate::ssr::{store, training, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        let trained = training::train_from_paste(&screen_name, tweets).await?;
+        store::save_model(&state.pool, &screen_name, &trained).await?;
+        leptos_axum::redirect(&format!("/@{screen_name}"));
+        Ok(())
+    })
+    .await
 }
 
 /// Writes a new tweet in the user's voice and records it.
 #[server(endpoint = "generate_tweet")]
 pub async fn generate_tweet(screen_name: String) -> Result<Generated, AppError> {
-    use crate::ssr::{is_plain_form_post, store, training, AppState};
-    let state = AppState::from_context()?;
-    let (user_id, screen_name, model) = store::load_model(&state.pool, &screen_name)
-        .await?
-        .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
-    let text = training::generate(&model)?;
-    let id = store::record_generation(&state.pool, user_id, &text).await?;
-    // Without JavaScript the result reaches the page as a permalink.
-    if is_plain_form_post() {
-        leptos_axum::redirect(&format!("/@{screen_name}?tweet={id}"));
-    }
-    Ok(Generated { id, screen_name, text })
+    use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        let (user_id, screen_name, model) = store::load_model(&state.pool, &screen_name)
+            .await?
+            .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
+        let text = training::generate(&model)?;
+        let id = store::record_generation(&state.pool, user_id, &text).await?;
+        // Without JavaScript the result reaches the page as a permalink.
+        if is_plain_form_post() {
+            leptos_axum::redirect(&format!("/@{screen_name}?tweet={id}"));
+        }
+        Ok(Generated { id, screen_name, text })
+    })
+    .await
 }
 
 #[server(endpoint = "get_generation")]
 pub async fn get_generation(screen_name: String, id: i64) -> Result<Generated, AppError> {
-    let state = crate::ssr::AppState::from_context()?;
-    crate::ssr::store::generation(&state.pool, &screen_name, id).await?.ok_or(AppError::UnknownGeneration)
+    use crate::ssr::{store, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        store::generation(&state.pool, &screen_name, id).await?.ok_or(AppError::UnknownGeneration)
+    })
+    .await
 }
 
 #[cfg(test)]

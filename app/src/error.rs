@@ -37,6 +37,24 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+impl AppError {
+    /// The HTTP status for a client that called the server function directly.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            AppError::InvalidScreenName
+            | AppError::NoTweets
+            | AppError::TooMuchText { .. }
+            | AppError::NothingLearnable
+            | AppError::GenerationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
+            AppError::Request(_) => StatusCode::BAD_REQUEST,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         tracing::error!(%error, "database error");

@@ -174,7 +174,8 @@ mod tests {
         for _ in 0..50 {
             let text = model.generate(&mut rng, &GenerateOptions::default()).unwrap();
             assert!(!text.is_empty());
-            let known_start = CORPUS.iter().any(|line| line.starts_with(&text[..text.char_indices().nth(2).unwrap().0]));
+            let known_start =
+                CORPUS.iter().any(|line| line.starts_with(&text[..text.char_indices().nth(2).unwrap().0]));
             assert!(known_start, "{text}");
         }
     }

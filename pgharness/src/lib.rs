@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use nix::unistd::{Gid, Uid, User};
 
+const TEMP_PREFIX: &str = "tweetgen-pg-";
+
 /// The superuser every cluster is created with (trust authentication on loopback).
 pub const SUPERUSER: &str = "tweetgen";
 
@@ -58,9 +60,13 @@ impl PgCluster {
         let bin_dir = postgres_bin_dir()?;
         let run_as = server_user()?;
         let (temp, data_dir) = match &options.data_dir {
-            Some(dir) => (None, dir.clone()),
+            Some(dir) => {
+                check_reachable(dir, run_as)?;
+                (None, dir.clone())
+            }
             None => {
-                let temp = tempfile::Builder::new().prefix("tweetgen-pg-").tempdir()?;
+                remove_abandoned_clusters();
+                let temp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempdir()?;
                 give_to(temp.path(), run_as)?;
                 let data = temp.path().join("data");
                 (Some(temp), data)
@@ -116,7 +122,8 @@ impl PgCluster {
 
     /// Creates `name` unless it exists; returns its URL.
     pub fn create_database(&self, name: &str) -> Result<String> {
-        let exists = self.psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{}'", name.replace('\'', "''")))?;
+        let exists = self
+            .psql("postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{}'", name.replace('\'', "''")))?;
         if exists.trim().is_empty() {
             self.psql("postgres", &format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")))?;
         }
@@ -146,13 +153,17 @@ impl PgCluster {
     }
 
     fn launch(&mut self, settings: &[(String, String)]) -> Result<()> {
-        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log_path)
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
             .with_context(|| format!("opening {}", self.log_path.display()))?;
         let log_start = log.metadata()?.len();
         let socket_dir = self.data_dir.to_string_lossy().into_owned();
         let mut command = Command::new(self.bin_dir.join("postgres"));
         command
-            .arg("-D").arg(&self.data_dir)
+            .arg("-D")
+            .arg(&self.data_dir)
             .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", &format!("unix_socket_directories={socket_dir}")])
@@ -255,7 +266,9 @@ pub fn postgres_bin_dir() -> Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     let mut candidates: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .context("PostgreSQL server binaries not found under /usr/lib/postgresql (install postgresql, or set PG_BIN_DIR)")?
+        .context(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql (install postgresql, or set PG_BIN_DIR)",
+        )?
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let version = entry.file_name().to_str()?.parse().ok()?;
@@ -273,9 +286,53 @@ fn server_user() -> Result<Option<(Uid, Gid)>> {
         return Ok(None);
     }
     let name = std::env::var("TWEETGEN_PG_USER").unwrap_or_else(|_| "postgres".into());
-    let user = User::from_name(&name)?
-        .with_context(|| format!("running as root, PostgreSQL needs a non-root user: no user {name:?} (set TWEETGEN_PG_USER)"))?;
+    let user = User::from_name(&name)?.with_context(|| {
+        format!("running as root, PostgreSQL needs a non-root user: no user {name:?} (set TWEETGEN_PG_USER)")
+    })?;
     Ok(Some((user.uid, user.gid)))
+}
+
+/// Removes temporary clusters left by processes that were killed outright (their
+/// destructors never ran; the kernel already stopped the server): no running
+/// postmaster, and untouched for ten minutes so that one being set up is spared.
+fn remove_abandoned_clusters() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_cluster = entry.file_name().to_str().is_some_and(|name| {
+            name.starts_with(TEMP_PREFIX)
+                && !name.starts_with("tweetgen-pg-template-")
+                && !name.starts_with("tweetgen-pg-initdb-")
+        });
+        let idle = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if is_cluster && idle > Some(Duration::from_secs(600)) && !path.join("data/postmaster.pid").exists() {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// When the server runs as another user, it must be able to enter every directory
+/// above its data directory; say so plainly instead of failing inside initdb.
+fn check_reachable(data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((uid, gid)) = run_as else { return Ok(()) };
+    let absolute = std::path::absolute(data_dir)?;
+    for ancestor in absolute.ancestors().skip(1) {
+        // Missing directories are created later, world-searchable.
+        let Ok(meta) = fs::metadata(ancestor) else { continue };
+        let mode = meta.mode();
+        let searchable = mode & 0o001 != 0
+            || (meta.uid() == uid.as_raw() && mode & 0o100 != 0)
+            || (meta.gid() == gid.as_raw() && mode & 0o010 != 0);
+        if !searchable {
+            bail!(
+                "PostgreSQL runs as uid {uid} here and cannot enter {} (mode {:o}); put the data directory somewhere it can reach",
+                ancestor.display(),
+                mode & 0o7777
+            );
+        }
+    }
+    Ok(())
 }
 
 fn give_to(path: &Path, run_as: Option<(Uid, Gid)>) -> Result<()> {
@@ -315,7 +372,8 @@ fn cached_template(bin_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf
     let data = staging.path().join("data");
     let mut command = Command::new(bin_dir.join("initdb"));
     command
-        .arg("-D").arg(&data)
+        .arg("-D")
+        .arg(&data)
         .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
         .stdin(Stdio::null());
     if let Some((uid, gid)) = run_as {

@@ -46,14 +46,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = data_dir.map(|dir| std::path::absolute(dir.join("data"))).transpose()?;
     let cluster = PgCluster::start_with(ClusterOptions { data_dir, port, settings: Vec::new() })?;
     let url = cluster.create_database(&database)?;
-    eprintln!("tweetgen-pg: PostgreSQL on port {} (data in {}); DATABASE_URL={url}", cluster.port(), cluster.data_dir().display());
+    eprintln!(
+        "tweetgen-pg: PostgreSQL on port {} (data in {}); DATABASE_URL={url}",
+        cluster.port(),
+        cluster.data_dir().display()
+    );
 
     let mut child = Command::new(&command[0]);
     child.args(&command[1..]).env("DATABASE_URL", &url);
     die_with_parent(&mut child, libc::SIGTERM);
-    let mut child = child
-        .spawn()
-        .with_context(|| format!("starting {:?}", command[0]))?;
+    let mut child = child.spawn().with_context(|| format!("starting {:?}", command[0]))?;
     // Pass termination on to the command and keep running until it has exited,
     // so that the cluster outlives its last client.
     let child_pid = nix::unistd::Pid::from_raw(child.id() as i32);

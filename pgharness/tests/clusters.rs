@@ -89,3 +89,15 @@ fn runner_provides_database_url_and_its_server_dies_with_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn an_unreachable_data_directory_is_a_clear_error_when_root() {
+    if !nix::unistd::Uid::effective().is_root() {
+        return; // only root hands the server to another user
+    }
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let options = ClusterOptions { data_dir: Some(private.path().join("data")), ..Default::default() };
+    let error = PgCluster::start_with(options).err().expect("the postgres user cannot enter a 0700 root directory");
+    assert!(format!("{error:#}").contains("cannot enter"), "{error:#}");
+}

@@ -124,7 +124,9 @@ impl Settings {
         }
         let database_url = std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty());
         builder
-            .add_source(config::Environment::with_prefix("TWEETGEN").prefix_separator("__").separator("__").try_parsing(true))
+            .add_source(
+                config::Environment::with_prefix("TWEETGEN").prefix_separator("__").separator("__").try_parsing(true),
+            )
             .set_override_option("database.url", database_url)?
             .build()?
             .try_deserialize()

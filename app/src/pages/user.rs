@@ -9,7 +9,8 @@ use crate::api::{get_generation, get_profile, GenerateTweet, Generated};
 #[component]
 pub fn UserPage() -> impl IntoView {
     let params = use_params_map();
-    let screen_name = move || params.read().get("handle").and_then(|handle| handle.strip_prefix('@').map(str::to_string));
+    let screen_name =
+        move || params.read().get("handle").and_then(|handle| handle.strip_prefix('@').map(str::to_string));
     move || match screen_name() {
         Some(screen_name) => view! { <UserProfile screen_name/> }.into_any(),
         None => view! { <NotFound/> }.into_any(),
@@ -18,10 +19,13 @@ pub fn UserPage() -> impl IntoView {
 
 #[component]
 fn UserProfile(screen_name: String) -> impl IntoView {
-    let profile = Resource::new({
-        let screen_name = screen_name.clone();
-        move || screen_name.clone()
-    }, get_profile);
+    let profile = Resource::new(
+        {
+            let screen_name = screen_name.clone();
+            move || screen_name.clone()
+        },
+        get_profile,
+    );
     let title = format!("@{screen_name} — tweetgen");
     view! {
         <Title text=title/>
@@ -59,21 +63,18 @@ fn UserProfile(screen_name: String) -> impl IntoView {
 fn Generator(screen_name: String) -> impl IntoView {
     let generate = ServerAction::<GenerateTweet>::new();
     let query = use_query_map();
-    let linked = Resource::new(
-        move || query.read().get("tweet").and_then(|id| id.parse::<i64>().ok()),
-        {
+    let linked = Resource::new(move || query.read().get("tweet").and_then(|id| id.parse::<i64>().ok()), {
+        let screen_name = screen_name.clone();
+        move |id| {
             let screen_name = screen_name.clone();
-            move |id| {
-                let screen_name = screen_name.clone();
-                async move {
-                    match id {
-                        Some(id) => get_generation(screen_name, id).await.map(Some),
-                        None => Ok(None),
-                    }
+            async move {
+                match id {
+                    Some(id) => get_generation(screen_name, id).await.map(Some),
+                    None => Ok(None),
                 }
             }
-        },
-    );
+        }
+    });
     view! {
         <ActionForm action=generate>
             <input type="hidden" name="screen_name" value=screen_name/>

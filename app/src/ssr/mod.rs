@@ -23,6 +23,21 @@ impl AppState {
     }
 }
 
+/// Runs a server function's body and gives its error the right HTTP status (a
+/// bad screen name is not a server failure). A plain form post keeps the redirect
+/// that leptos_axum gives it, which carries the error back to the form.
+pub async fn with_status<T>(work: impl std::future::Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+    let result = work.await;
+    if let Err(error) = &result {
+        if !is_plain_form_post() {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(error.status());
+            }
+        }
+    }
+    result
+}
+
 /// True when the request is an HTML form posted without JavaScript (the browser
 /// asks for HTML), as opposed to a call from the hydrated app.
 pub fn is_plain_form_post() -> bool {

@@ -22,12 +22,10 @@ pub async fn train_from_paste(screen_name: &str, text: String) -> Result<Trained
     if text.trim().is_empty() {
         return Err(AppError::NoTweets);
     }
-    tokio::task::spawn_blocking(move || train_from_text(&text))
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "training task failed");
-            AppError::Internal
-        })?
+    tokio::task::spawn_blocking(move || train_from_text(&text)).await.map_err(|error| {
+        tracing::error!(%error, "training task failed");
+        AppError::Internal
+    })?
 }
 
 /// Trains on text with one tweet per line. Also used to seed the demo users.

@@ -23,7 +23,8 @@ async fn learn_then_generate_without_javascript() {
     assert_eq!(generated.status(), 302);
     let permalink = location(&generated).to_string();
     let id: i64 = permalink.strip_prefix("/@alice?tweet=").expect(&permalink).parse().unwrap();
-    let (text,): (String,) = sqlx::query_as("SELECT text FROM generations WHERE id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
+    let (text,): (String,) =
+        sqlx::query_as("SELECT text FROM generations WHERE id = $1").bind(id).fetch_one(&app.pool).await.unwrap();
     assert!(!text.is_empty());
     assert!(!text.contains("http") && !text.contains("not mine"), "{text}");
 
@@ -48,6 +49,19 @@ async fn the_hydrated_client_gets_json_and_no_redirect() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["screen_name"], "bob", "screen names match case-insensitively");
     assert!(body["text"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+}
+
+#[tokio::test]
+async fn the_hydrated_client_gets_error_statuses_that_say_whose_fault_it_is() {
+    let app = spawn_app().await;
+    let call = |path: &'static str, fields: &'static [(&'static str, &'static str)]| {
+        app.client.post(format!("{}{path}", app.address)).header(header::ACCEPT, "application/json").form(fields).send()
+    };
+    let bad_name = call("/api/train_model", &[("screen_name", "no spaces"), ("tweets", "hello")]).await.unwrap();
+    assert_eq!(bad_name.status(), 422);
+    assert_eq!(bad_name.json::<serde_json::Value>().await.unwrap(), serde_json::json!("InvalidScreenName"));
+    let unknown = call("/api/generate_tweet", &[("screen_name", "ghost")]).await.unwrap();
+    assert_eq!(unknown.status(), 404);
 }
 
 #[tokio::test]

@@ -1,0 +1,55 @@
+import { defineConfig } from "@playwright/test";
+import * as path from "path";
+
+// The server under test: the release build that `cargo leptos build --release`
+// made, on a throwaway PostgreSQL cluster (tweetgen-pg), with the demo users.
+const root = path.resolve(__dirname, "..");
+const port = Number(process.env.E2E_PORT ?? 3100);
+const baseURL = `http://127.0.0.1:${port}`;
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  reporter: [["list"]],
+  outputDir: "test-results",
+  use: {
+    baseURL,
+    trace: "retain-on-failure",
+    browserName: "chromium",
+    launchOptions: {
+      // Debian's chromium: Playwright's own browser download cannot work offline.
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+  },
+  webServer: {
+    command: `${root}/target/debug/tweetgen-pg run -- ${root}/target/release/tweetgen-server`,
+    cwd: root,
+    url: `${baseURL}/readyz`,
+    reuseExistingServer: false,
+    timeout: 120_000,
+    stdout: "pipe",
+    stderr: "pipe",
+    gracefulShutdown: { signal: "SIGTERM", timeout: 10_000 },
+    env: {
+      TWEETGEN__SERVER__PORT: String(port),
+      TWEETGEN__SEED_DEMO_USERS: "true",
+      LEPTOS_SITE_ROOT: `${root}/target/site`,
+      RUST_LOG: "warn",
+    },
+  },
+});
