@@ -47,7 +47,8 @@ pub struct PgCluster {
     bin_dir: PathBuf,
     server: Option<Child>,
     run_as: Option<(Uid, Gid)>,
-    _temp: Option<tempfile::TempDir>,
+    /// Held so that a temporary cluster's directory lives exactly as long as it.
+    temp_dir: Option<tempfile::TempDir>,
 }
 
 impl PgCluster {
@@ -90,11 +91,11 @@ impl PgCluster {
                 bin_dir: bin_dir.clone(),
                 server: None,
                 run_as,
-                _temp: None,
+                temp_dir: None,
             };
             match cluster.launch(&options.settings) {
                 Ok(()) => {
-                    cluster._temp = temp;
+                    cluster.temp_dir = temp;
                     return Ok(cluster);
                 }
                 Err(error) => {

@@ -28,8 +28,8 @@ impl Application {
     /// `run_until_stopped`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         tracing::info!(database = %settings.database.redacted_url(), "starting");
-        // Lazy: the process starts (and /healthz answers) even while the database
-        // is down; /readyz tells the load balancer.
+        // Lazy: connections are opened on demand, so a database outage after
+        // start-up fails requests (and /readyz) instead of killing the process.
         let pool = PgPoolOptions::new()
             .max_connections(settings.database.max_connections)
             .acquire_timeout(settings.database.acquire_timeout())
