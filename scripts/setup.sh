@@ -21,6 +21,8 @@ packages=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || packages+=(postgresql)
 command -v npm >/dev/null || packages+=(nodejs npm)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
+# IPADIC sources for the segmentation dictionary.
+[ -f /usr/share/mecab/dic/ipadic/matrix.def ] || packages+=(mecab-ipadic)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || packages+=(chromium)
   # Japanese glyphs in screenshots.
@@ -53,6 +55,15 @@ fi
 if [ "$purpose" = test ] && ! command -v cargo-nextest >/dev/null; then
   log "cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+
+# --- Segmentation dictionary -------------------------------------------------
+# Compiled from Debian's IPADIC sources (~1 s once the engine's binary is built);
+# the file is architecture-independent, so it can be shipped with a release.
+if [ ! -s "$TWEETGEN_DICTIONARY" ]; then
+  log "IPADIC dictionary into ${TWEETGEN_DICTIONARY#"$PWD"/}"
+  mkdir -p "$(dirname "$TWEETGEN_DICTIONARY")"
+  cargo run --quiet -p tweetgen-markov --bin tweetgen-markov -- dictionary --out "$TWEETGEN_DICTIONARY"
 fi
 
 # --- npm -------------------------------------------------------------------

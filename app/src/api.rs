@@ -62,7 +62,7 @@ pub async fn train_model(screen_name: String, tweets: String) -> Result<(), AppE
     use crate::ssr::{store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let trained = training::train_from_paste(&screen_name, tweets).await?;
+        let trained = training::train_from_paste(state.tokenizer.clone(), &screen_name, tweets).await?;
         store::save_model(&state.pool, &screen_name, &trained).await?;
         leptos_axum::redirect(&format!("/@{screen_name}"));
         Ok(())

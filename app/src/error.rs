@@ -14,6 +14,8 @@ pub enum AppError {
     NoTweets,
     #[error("That is too much text to paste: at most {max_lines} lines and {max_kib} KiB.")]
     TooMuchText { max_lines: usize, max_kib: usize },
+    #[error("Line {line} is too long: a tweet is at most {max_kib} KiB.")]
+    LineTooLong { line: usize, max_kib: usize },
     #[error("No tweets were left to learn from after cleaning (retweets, mentions and links are skipped).")]
     NothingLearnable,
     #[error("@{0} has not taught tweetgen anything yet.")]
@@ -45,6 +47,7 @@ impl AppError {
             AppError::InvalidScreenName
             | AppError::NoTweets
             | AppError::TooMuchText { .. }
+            | AppError::LineTooLong { .. }
             | AppError::NothingLearnable
             | AppError::GenerationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,

@@ -2,7 +2,7 @@
 //! environment variables, then `DATABASE_URL` (the usual convention) on top.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub markov: MarkovSettings,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
 }
@@ -91,6 +92,38 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("migrate", &self.migrate)
             .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarkovSettings {
+    /// Segmentation dictionary from `tweetgen-markov dictionary` (`scripts/setup.sh`
+    /// builds `.tools/ipadic.vibrato`). Unset: `TWEETGEN_DICTIONARY`, else the
+    /// coarser dictionary-free segmenter, with a warning.
+    pub dictionary: Option<PathBuf>,
+}
+
+impl MarkovSettings {
+    pub fn tokenizer(&self) -> anyhow::Result<tweetgen_markov::Tokenizer> {
+        let from_env = || std::env::var_os("TWEETGEN_DICTIONARY").map(PathBuf::from).filter(|path| path.exists());
+        match self.dictionary.clone().or_else(from_env) {
+            Some(path) => {
+                let file =
+                    std::fs::File::open(&path).with_context(|| format!("opening dictionary {}", path.display()))?;
+                let tokenizer = tweetgen_markov::Tokenizer::with_dictionary(std::io::BufReader::new(file))
+                    .with_context(|| format!("reading dictionary {}", path.display()))?;
+                tracing::info!(dictionary = %path.display(), "segmenting Japanese with IPADIC");
+                Ok(tokenizer)
+            }
+            None => {
+                tracing::warn!(
+                    "no segmentation dictionary (markov.dictionary or TWEETGEN_DICTIONARY): Japanese words will be \
+                     coarser; run scripts/setup.sh to build one"
+                );
+                Ok(tweetgen_markov::Tokenizer::fallback())
+            }
+        }
     }
 }
 

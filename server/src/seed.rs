@@ -1,8 +1,8 @@
 //! Demo users, trained from the corpus in `server/demo/` (written for this
 //! project), so that a fresh dev server has voices to try.
 
-use sqlx::PgPool;
-use tweetgen_app::ssr::{store, training};
+use tweetgen_app::ssr::{store, training, AppState};
+use tweetgen_markov::Model;
 
 pub const DEMO_USERS: [(&str, &str); 3] = [
     ("tweetgen_neko", include_str!("../demo/tweetgen_neko.txt")),
@@ -10,14 +10,17 @@ pub const DEMO_USERS: [(&str, &str); 3] = [
     ("tweetgen_en", include_str!("../demo/tweetgen_en.txt")),
 ];
 
-/// Trains each demo user that has no model yet; existing models are left alone.
-pub async fn seed_demo_users(pool: &PgPool) -> anyhow::Result<()> {
+/// Trains each demo user that has no usable model (none yet, or one in a format
+/// this build no longer reads); good models are left alone.
+pub async fn seed_demo_users(state: &AppState) -> anyhow::Result<()> {
     for (screen_name, corpus) in DEMO_USERS {
-        if store::profile(pool, screen_name).await?.is_some() {
-            continue;
+        if let Some((_, _, bytes)) = store::load_model(&state.pool, screen_name).await? {
+            if Model::decode(&bytes).is_ok() {
+                continue;
+            }
         }
-        let model = training::train_from_text(corpus)?;
-        store::save_model(pool, screen_name, &model).await?;
+        let model = training::train_from_text(&state.tokenizer, corpus)?;
+        store::save_model(&state.pool, screen_name, &model).await?;
         tracing::info!(screen_name, sentences = model.sentences, "seeded demo user");
     }
     Ok(())

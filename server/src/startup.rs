@@ -1,6 +1,7 @@
 //! Building the app from settings: database pool, migrations, routes, listener.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::{extract::DefaultBodyLimit, routing::get, Router};
@@ -38,9 +39,10 @@ impl Application {
         if settings.database.migrate {
             sqlx::migrate!("../migrations").run(&pool).await.context("applying database migrations")?;
         }
-        let state = AppState { pool };
+        let tokenizer = Arc::new(settings.markov.tokenizer()?);
+        let state = AppState { pool, tokenizer };
         if settings.seed_demo_users {
-            seed::seed_demo_users(&state.pool).await?;
+            seed::seed_demo_users(&state).await?;
         }
 
         let listener = TcpListener::bind(settings.server.address())

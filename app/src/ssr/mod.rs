@@ -3,8 +3,11 @@
 pub mod store;
 pub mod training;
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use sqlx::PgPool;
+use tweetgen_markov::Tokenizer;
 
 use crate::error::AppError;
 
@@ -12,6 +15,8 @@ use crate::error::AppError;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
+    pub tokenizer: Arc<Tokenizer>,
 }
 
 impl AppState {

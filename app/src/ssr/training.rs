@@ -1,6 +1,8 @@
 //! From pasted text to a stored model, and from a model to a tweet.
 
-use tweetgen_markov::{GenerateOptions, Model, DEFAULT_ORDER};
+use std::sync::Arc;
+
+use tweetgen_markov::{clean, CleanOptions, GenerateOptions, Model, Tokenizer, DEFAULT_ORDER, MAX_LINE_BYTES};
 
 use crate::api::{is_valid_screen_name, MAX_PASTE_BYTES, MAX_PASTE_LINES};
 use crate::error::AppError;
@@ -12,7 +14,11 @@ pub struct TrainedModel {
 }
 
 /// Validates the paste and trains on a blocking thread (training is CPU work).
-pub async fn train_from_paste(screen_name: &str, text: String) -> Result<TrainedModel, AppError> {
+pub async fn train_from_paste(
+    tokenizer: Arc<Tokenizer>,
+    screen_name: &str,
+    text: String,
+) -> Result<TrainedModel, AppError> {
     if !is_valid_screen_name(screen_name) {
         return Err(AppError::InvalidScreenName);
     }
@@ -22,40 +28,46 @@ pub async fn train_from_paste(screen_name: &str, text: String) -> Result<Trained
     if text.trim().is_empty() {
         return Err(AppError::NoTweets);
     }
-    tokio::task::spawn_blocking(move || train_from_text(&text)).await.map_err(|error| {
+    tokio::task::spawn_blocking(move || train_from_text(&tokenizer, &text)).await.map_err(|error| {
         tracing::error!(%error, "training task failed");
         AppError::Internal
     })?
 }
 
-/// Trains on text with one tweet per line. Also used to seed the demo users.
-pub fn train_from_text(text: &str) -> Result<TrainedModel, AppError> {
-    let sentences: Vec<String> = text.lines().filter_map(clean_line).collect();
-    let model = Model::train(&sentences, DEFAULT_ORDER).map_err(|_| AppError::NothingLearnable)?;
+/// Trains on text with one tweet per line, cleaned like the old service did
+/// (retweets, replies, links and mentions dropped). Also seeds the demo users.
+pub fn train_from_text(tokenizer: &Tokenizer, text: &str) -> Result<TrainedModel, AppError> {
+    let tweets: Vec<&str> = text.lines().collect();
+    let sentences = clean(&tweets, &CleanOptions::default()).map_err(engine_error)?;
+    let model = Model::train(tokenizer, &sentences, DEFAULT_ORDER).map_err(engine_error)?;
     Ok(TrainedModel { bytes: model.encode(), sentences: model.sentence_count() as i32 })
 }
 
-/// The old service's basic cleaning: retweets are not the user's voice, and links
-/// and mentions are noise in generated text.
-fn clean_line(line: &str) -> Option<String> {
-    let line = line.trim();
-    if line.starts_with("RT @") {
-        return None;
+/// Decodes a stored model and draws one tweet, new if possible: someone who
+/// taught only a handful of tweets gets one of them back rather than an error.
+pub fn generate(model_bytes: &[u8]) -> Result<String, AppError> {
+    let model = Model::decode(model_bytes).map_err(engine_error)?;
+    let novel = GenerateOptions::default();
+    let mut rng = rand::rng();
+    match model.generate(&novel, &mut rng) {
+        Err(tweetgen_markov::Error::GenerationFailed(_)) => {
+            model.generate(&GenerateOptions { test_output: false, ..novel }, &mut rng).map_err(engine_error)
+        }
+        result => result.map_err(engine_error),
     }
-    let kept: Vec<&str> = line
-        .split_whitespace()
-        .filter(|word| !word.starts_with("http://") && !word.starts_with("https://") && !word.starts_with('@'))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join(" "))
 }
 
-/// Decodes a stored model and draws one tweet.
-pub fn generate(model_bytes: &[u8]) -> Result<String, AppError> {
-    let model = Model::decode(model_bytes).map_err(|error| {
-        tracing::error!(%error, "stored model does not decode");
-        AppError::Internal
-    })?;
-    model.generate(&mut rand::rng(), &GenerateOptions::default()).map_err(|_| AppError::GenerationFailed)
+fn engine_error(error: tweetgen_markov::Error) -> AppError {
+    use tweetgen_markov::Error;
+    match error {
+        Error::EmptyCorpus => AppError::NothingLearnable,
+        Error::LineTooLong { line, .. } => AppError::LineTooLong { line, max_kib: MAX_LINE_BYTES / 1024 },
+        Error::GenerationFailed(_) => AppError::GenerationFailed,
+        other => {
+            tracing::error!(error = %other, "engine error");
+            AppError::Internal
+        }
+    }
 }
 
 #[cfg(test)]
@@ -63,15 +75,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cleaning_drops_retweets_links_and_mentions() {
-        assert_eq!(clean_line("RT @someone: hello"), None);
-        assert_eq!(clean_line("@friend おはよう https://t.co/x"), Some("おはよう".into()));
-        assert_eq!(clean_line("   "), None);
-        assert_eq!(clean_line("good  morning"), Some("good morning".into()));
+    fn text_of_only_noise_is_not_learnable() {
+        let result = train_from_text(&Tokenizer::fallback(), "RT @a: x\n@b hi\nhttps://t.co/y\n");
+        assert!(matches!(result, Err(AppError::NothingLearnable)));
     }
 
     #[test]
-    fn text_of_only_noise_is_not_learnable() {
-        assert!(matches!(train_from_text("RT @a: x\nhttps://t.co/y\n"), Err(AppError::NothingLearnable)));
+    fn a_tiny_corpus_still_generates() {
+        let model = train_from_text(&Tokenizer::fallback(), "only one tweet here").unwrap();
+        assert_eq!(generate(&model.bytes).unwrap(), "only one tweet here");
+    }
+
+    #[test]
+    fn an_overlong_line_is_named() {
+        let text = format!("fine\n{}", "a".repeat(MAX_LINE_BYTES + 1));
+        assert!(matches!(train_from_text(&Tokenizer::fallback(), &text), Err(AppError::LineTooLong { line: 2, .. })));
     }
 }

@@ -5,6 +5,7 @@ use tweetgen_server::{configuration::Settings, startup::Application};
 pub struct TestApp {
     pub address: String,
     pub pool: sqlx::PgPool,
+    pub state: tweetgen_app::ssr::AppState,
     /// Follows no redirects, so tests see where a form post sends the browser.
     pub client: Client,
     pub cluster: PgCluster,
@@ -24,10 +25,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     customise(&mut settings);
     let application = Application::build(settings).await.expect("building the app");
     let address = format!("http://{}", application.address());
-    let pool = application.state().pool.clone();
+    let state = application.state().clone();
+    let pool = state.pool.clone();
     tokio::spawn(application.run_until_stopped());
     let client = Client::builder().redirect(Policy::none()).build().unwrap();
-    TestApp { address, pool, client, cluster }
+    TestApp { address, pool, state, client, cluster }
 }
 
 /// What a browser without JavaScript sends.

@@ -146,10 +146,20 @@ async fn generating_for_an_unknown_user_is_a_clear_error() {
 #[tokio::test]
 async fn demo_users_are_seeded_once() {
     let app = spawn_app_with(|settings| settings.seed_demo_users = true).await;
-    tweetgen_server::seed::seed_demo_users(&app.pool).await.unwrap();
+    tweetgen_server::seed::seed_demo_users(&app.state).await.unwrap();
     let (users, versions): (i64, i64) =
         sqlx::query_as("SELECT count(*), sum(version)::bigint FROM models").fetch_one(&app.pool).await.unwrap();
     assert_eq!((users, versions), (3, 3), "seeding twice trains each demo user once");
+
+    // A model in a format this build cannot read (an older version) is retrained.
+    sqlx::query("UPDATE models SET data = '\\x54474d01'::bytea WHERE user_id = (SELECT min(user_id) FROM models)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    tweetgen_server::seed::seed_demo_users(&app.state).await.unwrap();
+    let (versions,): (i64,) =
+        sqlx::query_as("SELECT sum(version)::bigint FROM models").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(versions, 4, "only the unreadable model is retrained");
     let home = app.get("/").await.text().await.unwrap();
     for (screen_name, _) in tweetgen_server::seed::DEMO_USERS {
         assert!(home.contains(&format!("href=\"/@{screen_name}\"")), "{screen_name} listed");

@@ -1,0 +1,554 @@
+//! Generation with markovify's options: tries, overlap test, length limits and
+//! start words; over one model or a weighted blend of several.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use rand::Rng;
+
+use crate::model::{check_order, Model, BOUNDARY};
+use crate::tokenize::{join, Token, Tokenizer};
+use crate::Error;
+
+/// A walk longer than this is abandoned (a chain can loop).
+const MAX_WALK_TOKENS: usize = 1_000;
+
+/// markovify's `make_sentence` keyword arguments, with its defaults except
+/// `tries` (the old service used 100) and `max_chars` (a tweet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    /// Candidates to draw before giving up.
+    pub tries: usize,
+    /// Longest and shortest acceptable text, in characters.
+    pub max_chars: Option<usize>,
+    pub min_chars: usize,
+    /// Fewest and most tokens.
+    pub min_words: Option<usize>,
+    pub max_words: Option<usize>,
+    /// Reject candidates that copy the corpus (markovify's `test_output`): any run
+    /// of `min(max_overlap_total, round(max_overlap_ratio × tokens)) + 1` tokens
+    /// found in one training sentence rejects the candidate.
+    pub test_output: bool,
+    pub max_overlap_ratio: f64,
+    pub max_overlap_total: usize,
+    /// Begin with these words (`make_sentence_with_start`).
+    pub start: Option<StartWords>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self {
+            tries: 100,
+            max_chars: Some(140),
+            min_chars: 0,
+            min_words: None,
+            max_words: None,
+            test_output: true,
+            max_overlap_ratio: 0.7,
+            max_overlap_total: 15,
+            start: None,
+        }
+    }
+}
+
+/// Words a generated sentence must begin with.
+///
+/// Strict, as markovify: fewer words than the order must begin a training
+/// sentence; otherwise the last `order` words must occur somewhere and the earlier
+/// ones are kept as given. Not strict: the words may occur anywhere in a training
+/// sentence, in any number (markovify allows at most `order`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartWords {
+    tokens: Vec<(String, bool)>,
+    strict: bool,
+}
+
+impl StartWords {
+    pub fn new(tokenizer: &Tokenizer, words: &str, strict: bool) -> Result<Self, Error> {
+        let tokens: Vec<(String, bool)> =
+            tokenizer.tokenize(words).into_iter().map(|t| (t.text.to_string(), t.spaced)).collect();
+        if tokens.is_empty() {
+            return Err(Error::ImpossibleConstraints("start words are empty"));
+        }
+        Ok(Self { tokens, strict })
+    }
+
+    fn text(&self) -> String {
+        join(self.tokens.iter().map(|(text, spaced)| Token { text, spaced: *spaced }))
+    }
+}
+
+impl Model {
+    /// Draws one sentence that satisfies `options`.
+    pub fn generate(&self, options: &GenerateOptions, rng: &mut impl Rng) -> Result<String, Error> {
+        Blend::new(vec![(self, 1.0)])?.generate(options, rng)
+    }
+}
+
+/// Several models generating together, each transition weighted by
+/// `weight × count` (markovify's `combine`), without building a merged model.
+pub struct Blend<'m> {
+    parts: Vec<(&'m Model, f64)>,
+    order: usize,
+    /// Token text → id, per part; only needed to translate between parts.
+    ids: Vec<HashMap<&'m str, u32>>,
+}
+
+/// One generated token: where in which part's corpus it was drawn.
+#[derive(Debug, Clone, Copy)]
+struct Pick {
+    part: usize,
+    position: u32,
+}
+
+impl<'m> Blend<'m> {
+    pub fn new(parts: Vec<(&'m Model, f64)>) -> Result<Self, Error> {
+        let order = parts.first().ok_or(Error::ImpossibleConstraints("nothing to blend"))?.0.order;
+        check_order(order)?;
+        if parts.iter().any(|(model, _)| model.order != order) {
+            return Err(Error::ImpossibleConstraints("blended models must have the same order"));
+        }
+        if parts.iter().any(|&(_, weight)| !(weight.is_finite() && weight > 0.0)) {
+            return Err(Error::ImpossibleConstraints("weights must be positive"));
+        }
+        let ids = if parts.len() == 1 {
+            Vec::new()
+        } else {
+            parts
+                .iter()
+                .map(|(model, _)| {
+                    (1..model.vocabulary.len() as u32).map(|id| (model.vocabulary.token(id), id)).collect()
+                })
+                .collect()
+        };
+        Ok(Self { parts, order, ids })
+    }
+
+    pub fn generate(&self, options: &GenerateOptions, rng: &mut impl Rng) -> Result<String, Error> {
+        validate(options)?;
+        let start = options.start.as_ref();
+        let start_texts: Vec<&str> = start.map_or(Vec::new(), |s| s.tokens.iter().map(|(t, _)| t.as_str()).collect());
+        let begin = self.begin(start)?;
+        for _ in 0..options.tries {
+            let Some(picks) = self.walk(&begin, &start_texts, options, rng) else { continue };
+            let texts: Vec<&str> = start_texts.iter().copied().chain(picks.iter().map(|&p| self.text(p))).collect();
+            let text = self.render(start, &picks);
+            let chars = text.chars().count();
+            let too_long = options.max_chars.is_some_and(|max| chars > max);
+            let too_short = chars < options.min_chars || options.min_words.is_some_and(|min| texts.len() < min);
+            if too_long || too_short {
+                continue;
+            }
+            if options.test_output && self.copies_corpus(&texts, options) {
+                continue;
+            }
+            return Ok(text);
+        }
+        Err(Error::GenerationFailed(options.tries))
+    }
+
+    fn text(&self, pick: Pick) -> &'m str {
+        let model = self.parts[pick.part].0;
+        model.vocabulary.token(model.corpus[pick.position as usize])
+    }
+
+    fn render(&self, start: Option<&StartWords>, picks: &[Pick]) -> String {
+        let given = start.into_iter().flat_map(|s| &s.tokens).map(|(text, spaced)| Token { text, spaced: *spaced });
+        let drawn = picks
+            .iter()
+            .map(|&pick| Token { text: self.text(pick), spaced: self.parts[pick.part].0.is_spaced(pick.position) });
+        join(given.chain(drawn))
+    }
+
+    fn local_id(&self, part: usize, text: &str) -> Option<u32> {
+        if self.parts.len() == 1 {
+            self.parts[0].0.vocabulary.id(text)
+        } else {
+            self.ids[part].get(text).copied()
+        }
+    }
+
+    /// Where walks start, per part: the corpus positions the first generated
+    /// token may be drawn from.
+    fn begin(&self, start: Option<&StartWords>) -> Result<Vec<Vec<u32>>, Error> {
+        let Some(start) = start else {
+            return Ok(self.parts.iter().map(|(model, _)| positions(model, model.start_group())).collect());
+        };
+        let mut found = false;
+        let begin = (0..self.parts.len())
+            .map(|part| {
+                let model = self.parts[part].0;
+                let Some(ids) = start.tokens.iter().map(|(t, _)| self.local_id(part, t)).collect::<Option<Vec<u32>>>()
+                else {
+                    return Vec::new();
+                };
+                let positions = continuations(model, &ids, start.strict);
+                found |= !positions.is_empty();
+                positions
+            })
+            .collect();
+        if found {
+            Ok(begin)
+        } else {
+            Err(Error::UnknownStartWords(start.text()))
+        }
+    }
+
+    /// One candidate, or `None` when it breaks a length limit on the way.
+    fn walk(
+        &self,
+        begin: &[Vec<u32>],
+        start: &[&str],
+        options: &GenerateOptions,
+        rng: &mut impl Rng,
+    ) -> Option<Vec<Pick>> {
+        let max_words = options.max_words.unwrap_or(MAX_WALK_TOKENS).min(MAX_WALK_TOKENS);
+        let max_chars = options.max_chars.unwrap_or(usize::MAX);
+        let mut chars = start.iter().map(|t| t.chars().count() + 1).sum::<usize>();
+        let mut picks: Vec<Pick> = Vec::new();
+        loop {
+            let pick = match picks.last() {
+                None => self.pick_from(begin.iter().map(Vec::len), rng, |part, i| begin[part][i]),
+                Some(&last) if self.parts.len() == 1 => {
+                    // One model: the state after a drawn token is that position's group.
+                    let model = self.parts[0].0;
+                    let group = model.group_after(last.position);
+                    self.pick_from([group.len()], rng, |_, i| model.index.by_context[group.start + i])
+                }
+                Some(_) => {
+                    let groups: Vec<Range<usize>> =
+                        (0..self.parts.len()).map(|part| self.state_after(part, start, &picks)).collect();
+                    self.pick_from(groups.iter().map(Range::len), rng, |part, i| {
+                        self.parts[part].0.index.by_context[groups[part].start + i]
+                    })
+                }
+            }?;
+            let model = self.parts[pick.part].0;
+            if model.corpus[pick.position as usize] == BOUNDARY {
+                return (!picks.is_empty() || !start.is_empty()).then_some(picks);
+            }
+            chars += self.text(pick).chars().count() + usize::from(model.is_spaced(pick.position));
+            picks.push(pick);
+            if start.len() + picks.len() > max_words || chars > max_chars + 1 {
+                return None;
+            }
+        }
+    }
+
+    /// Draws among the parts' candidates, each part weighted by its count times
+    /// its weight; `position(part, i)` is the part's `i`-th candidate.
+    fn pick_from(
+        &self,
+        counts: impl IntoIterator<Item = usize>,
+        rng: &mut impl Rng,
+        position: impl Fn(usize, usize) -> u32,
+    ) -> Option<Pick> {
+        let counts: Vec<usize> = counts.into_iter().collect();
+        let weights: Vec<f64> = counts.iter().zip(&self.parts).map(|(&n, (_, w))| n as f64 * w).collect();
+        let total: f64 = weights.iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut target = rng.random_range(0.0..total);
+        let part = weights.iter().position(|&w| {
+            target -= w;
+            target < 0.0
+        });
+        let part = part.unwrap_or_else(|| counts.iter().rposition(|&n| n > 0).unwrap_or(0));
+        let i = rng.random_range(0..counts[part]);
+        Some(Pick { part, position: position(part, i) })
+    }
+
+    /// Successor ranks in `part` of the sentence so far (start words + picks).
+    fn state_after(&self, part: usize, start: &[&str], picks: &[Pick]) -> Range<usize> {
+        let model = self.parts[part].0;
+        let so_far = start.len() + picks.len();
+        let texts =
+            start.iter().copied().chain(picks.iter().map(|&p| self.text(p))).skip(so_far.saturating_sub(self.order));
+        let mut key: Vec<u32> = vec![BOUNDARY; self.order.saturating_sub(so_far)];
+        for text in texts {
+            match self.local_id(part, text) {
+                Some(id) => key.push(id),
+                None => return 0..0,
+            }
+        }
+        model.find(&key)
+    }
+
+    /// markovify's `test_sentence_output`, over token runs instead of substrings.
+    fn copies_corpus(&self, texts: &[&str], options: &GenerateOptions) -> bool {
+        let overlap_max =
+            options.max_overlap_total.min(round_half_even(options.max_overlap_ratio * texts.len() as f64));
+        let window = overlap_max + 1;
+        let gram_count = texts.len().saturating_sub(overlap_max).max(1);
+        (0..self.parts.len()).any(|part| {
+            // A token unknown to this part only rules out the windows holding it.
+            let ids: Vec<Option<u32>> = texts.iter().map(|t| self.local_id(part, t)).collect();
+            (0..gram_count).any(|i| {
+                let gram: Option<Vec<u32>> = ids[i..(i + window).min(ids.len())].iter().copied().collect();
+                gram.is_some_and(|gram| occurs(self.parts[part].0, &gram))
+            })
+        })
+    }
+}
+
+fn positions(model: &Model, ranks: Range<usize>) -> Vec<u32> {
+    model.index.by_context[ranks].to_vec()
+}
+
+/// Positions of the tokens that may follow start words `ids`.
+fn continuations(model: &Model, ids: &[u32], strict: bool) -> Vec<u32> {
+    let order = model.order;
+    if strict {
+        if ids.len() < order {
+            let mut key = vec![BOUNDARY; order - ids.len()];
+            key.extend_from_slice(ids);
+            positions(model, model.find(&key))
+        } else {
+            positions(model, model.find(&ids[ids.len() - order..]))
+        }
+    } else {
+        // Anywhere in a sentence: every occurrence, continued in its own context.
+        let corpus = &model.corpus;
+        (1..corpus.len().saturating_sub(ids.len()))
+            .filter(|&p| corpus[p..p + ids.len()] == *ids)
+            .map(|p| (p + ids.len()) as u32)
+            .collect()
+    }
+}
+
+/// Whether `ids` occurs inside one training sentence.
+fn occurs(model: &Model, ids: &[u32]) -> bool {
+    let head = ids.len().min(model.order + 1);
+    let found = model.find(&ids[..head]);
+    if ids.len() == head {
+        return !found.is_empty();
+    }
+    // `find` located the first `order + 1` tokens; compare the rest in place.
+    model.index.by_context[found].iter().any(|&position| {
+        let after = position as usize + 1;
+        model.corpus.get(after..after + ids.len() - head) == Some(&ids[head..])
+    })
+}
+
+/// Python's `round`, which markovify uses for the overlap limit.
+fn round_half_even(x: f64) -> usize {
+    let rounded = x.round();
+    let rounded = if (x - x.trunc()).abs() == 0.5 && rounded % 2.0 != 0.0 { rounded - x.signum() } else { rounded };
+    rounded.max(0.0) as usize
+}
+
+fn validate(options: &GenerateOptions) -> Result<(), Error> {
+    let impossible = |why| Err(Error::ImpossibleConstraints(why));
+    if options.tries == 0 {
+        return impossible("tries must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&options.max_overlap_ratio) {
+        return impossible("max_overlap_ratio must be between 0 and 1");
+    }
+    if options.max_words == Some(0) || options.max_chars == Some(0) {
+        return impossible("the maximum length must be at least 1");
+    }
+    if options.min_words.zip(options.max_words).is_some_and(|(min, max)| min > max) {
+        return impossible("min_words is above max_words");
+    }
+    if options.max_chars.is_some_and(|max| options.min_chars > max) {
+        return impossible("min_chars is above max_chars");
+    }
+    if let Some(start) = &options.start {
+        if options.max_words.is_some_and(|max| start.tokens.len() > max) {
+            return impossible("the start words alone are longer than max_words");
+        }
+        if options.max_chars.is_some_and(|max| start.text().chars().count() > max) {
+            return impossible("the start words alone are longer than max_chars");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    const CORPUS: [&str; 6] = [
+        "the cat sat on the mat",
+        "the dog sat on the log",
+        "a cat ran to the dog",
+        "the bird flew over the mat",
+        "a dog ran after the bird",
+        "the cat slept on the log",
+    ];
+
+    fn model(sentences: &[&str], order: usize) -> Model {
+        Model::train(&Tokenizer::fallback(), sentences, order).unwrap()
+    }
+
+    fn draw(model: &Model, options: &GenerateOptions, seed: u64, count: usize) -> Vec<Result<String, Error>> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..count).map(|_| model.generate(options, &mut rng)).collect()
+    }
+
+    fn start(words: &str, strict: bool) -> Option<StartWords> {
+        Some(StartWords::new(&Tokenizer::fallback(), words, strict).unwrap())
+    }
+
+    /// Every `order + 1` consecutive tokens (padded at the start) were seen in training.
+    fn made_of_learned_transitions(model: &Model, text: &str) -> bool {
+        let tokens = Tokenizer::fallback().tokenize(text);
+        let mut key = vec![BOUNDARY; model.order];
+        key.extend(tokens.iter().map(|t| model.vocabulary.id(t.text).unwrap()));
+        key.push(BOUNDARY);
+        key.windows(model.order + 1).all(|w| {
+            let (context, next) = w.split_at(model.order);
+            model.find(context).any(|r| model.corpus[model.index.by_context[r] as usize] == next[0])
+        })
+    }
+
+    #[test]
+    fn same_seed_same_sentences_and_only_learned_transitions() {
+        for order in 1..=3 {
+            let model = model(&CORPUS, order);
+            let options = GenerateOptions { test_output: false, ..Default::default() };
+            let first = draw(&model, &options, 42, 30);
+            assert_eq!(first, draw(&model, &options, 42, 30));
+            for text in first {
+                let text = text.unwrap();
+                assert!(made_of_learned_transitions(&model, &text), "order {order}: {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_overlap_test_rejects_copies_of_the_corpus() {
+        let model = model(&CORPUS, 2);
+        let options = GenerateOptions { tries: 1000, ..Default::default() };
+        for text in draw(&model, &options, 7, 50) {
+            let text = text.unwrap();
+            assert!(!CORPUS.contains(&text.as_str()), "{text} is a copy");
+        }
+        // One sentence can only be copied.
+        let single = self::model(&["only one sentence here"], 2);
+        assert_eq!(draw(&single, &options, 1, 1), [Err(Error::GenerationFailed(1000))]);
+        let no_test = GenerateOptions { test_output: false, ..options };
+        assert_eq!(draw(&single, &no_test, 1, 1), [Ok("only one sentence here".to_string())]);
+    }
+
+    #[test]
+    fn overlap_limits_follow_markovify() {
+        let crossed = model(&["a b c d", "x b c y"], 1);
+        // 4 tokens: round(0.7 × 4) + 1 = 4-token windows, so only the two mixes pass.
+        let mut seen: Vec<String> =
+            draw(&crossed, &GenerateOptions::default(), 1, 40).into_iter().map(Result::unwrap).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["a b c y", "x b c d"]);
+        // The total caps the ratio: 2-token windows, all of which occur.
+        let strict = GenerateOptions { max_overlap_total: 1, ..Default::default() };
+        assert_eq!(draw(&crossed, &strict, 1, 1), [Err(Error::GenerationFailed(100))]);
+        // A low ratio alone does the same.
+        let strict = GenerateOptions { max_overlap_ratio: 0.2, ..Default::default() };
+        assert_eq!(draw(&crossed, &strict, 1, 1), [Err(Error::GenerationFailed(100))]);
+        assert_eq!([0.5, 1.5, 2.5, 2.6, 0.0].map(round_half_even), [0, 2, 2, 3, 0]);
+    }
+
+    #[test]
+    fn length_limits_hold() {
+        let model = model(&CORPUS, 1);
+        let options = GenerateOptions {
+            max_chars: Some(22),
+            min_chars: 10,
+            min_words: Some(3),
+            max_words: Some(6),
+            test_output: false,
+            ..Default::default()
+        };
+        for text in draw(&model, &options, 3, 40) {
+            let text = text.unwrap();
+            let words = text.split(' ').count();
+            assert!((10..=22).contains(&text.chars().count()) && (3..=6).contains(&words), "{text}");
+        }
+        let impossible = GenerateOptions { max_chars: Some(2), tries: 50, ..Default::default() };
+        assert_eq!(draw(&model, &impossible, 3, 1), [Err(Error::GenerationFailed(50))]);
+    }
+
+    #[test]
+    fn strict_start_words_begin_a_training_sentence() {
+        let model = model(&CORPUS, 2);
+        let options = GenerateOptions { start: start("a", true), test_output: false, ..Default::default() };
+        for text in draw(&model, &options, 5, 20) {
+            let text = text.unwrap();
+            assert!(text.starts_with("a ") && made_of_learned_transitions(&model, &text), "{text}");
+        }
+        // "sat on" is as long as the order: a state anywhere, like markovify.
+        let options = GenerateOptions { start: start("sat on", true), test_output: false, ..Default::default() };
+        assert!(draw(&model, &options, 5, 10).into_iter().all(|t| t.unwrap().starts_with("sat on the ")));
+        // "cat" never begins a sentence.
+        let options = GenerateOptions { start: start("cat", true), ..Default::default() };
+        assert_eq!(draw(&model, &options, 5, 1), [Err(Error::UnknownStartWords("cat".into()))]);
+    }
+
+    #[test]
+    fn loose_start_words_may_come_from_mid_sentence() {
+        let model = model(&CORPUS, 2);
+        let options = GenerateOptions { start: start("cat", false), test_output: false, ..Default::default() };
+        for text in draw(&model, &options, 9, 20) {
+            let text = text.unwrap();
+            assert!(text.starts_with("cat "), "{text}");
+        }
+        let longer = GenerateOptions { start: start("dog ran after", false), test_output: false, ..Default::default() };
+        assert!(draw(&model, &longer, 9, 5).into_iter().all(|t| t.unwrap().starts_with("dog ran after the bird")));
+        let unknown = GenerateOptions { start: start("cat flew", false), ..Default::default() };
+        assert_eq!(draw(&model, &unknown, 9, 1), [Err(Error::UnknownStartWords("cat flew".into()))]);
+        let unseen = GenerateOptions { start: start("zebra", false), ..Default::default() };
+        assert_eq!(draw(&model, &unseen, 9, 1), [Err(Error::UnknownStartWords("zebra".into()))]);
+    }
+
+    #[test]
+    fn impossible_options_are_errors() {
+        let model = model(&CORPUS, 2);
+        let cases = [
+            GenerateOptions { tries: 0, ..Default::default() },
+            GenerateOptions { max_overlap_ratio: 1.5, ..Default::default() },
+            GenerateOptions { max_overlap_ratio: f64::NAN, ..Default::default() },
+            GenerateOptions { max_words: Some(0), ..Default::default() },
+            GenerateOptions { min_words: Some(5), max_words: Some(2), ..Default::default() },
+            GenerateOptions { min_chars: 50, max_chars: Some(10), ..Default::default() },
+            GenerateOptions { start: start("the cat sat", true), max_words: Some(2), ..Default::default() },
+        ];
+        for options in cases {
+            assert!(matches!(draw(&model, &options, 1, 1)[0], Err(Error::ImpossibleConstraints(_))), "{options:?}");
+        }
+        assert!(matches!(StartWords::new(&Tokenizer::fallback(), "  ", true), Err(Error::ImpossibleConstraints(_))));
+    }
+
+    #[test]
+    fn a_blend_draws_from_each_model_by_weight() {
+        let cats = model(&["the cat sat", "the cat ran"], 1);
+        let dogs = model(&["my dog sat", "my dog ran"], 1);
+        let options = GenerateOptions { test_output: false, ..Default::default() };
+        let mut rng = StdRng::seed_from_u64(11);
+        let even = Blend::new(vec![(&cats, 1.0), (&dogs, 1.0)]).unwrap();
+        let from_cats = (0..400).filter(|_| even.generate(&options, &mut rng).unwrap().starts_with("the")).count();
+        assert!((150..=250).contains(&from_cats), "{from_cats} of 400");
+        let tilted = Blend::new(vec![(&cats, 1.0), (&dogs, 9.0)]).unwrap();
+        let from_cats = (0..400).filter(|_| tilted.generate(&options, &mut rng).unwrap().starts_with("the")).count();
+        assert!((15..=70).contains(&from_cats), "{from_cats} of 400");
+        // Shared tokens ("sat") let a sentence cross from one model into the other.
+        let both = model(&["the cat sat down", "my dog sat up"], 1);
+        let crossing = Blend::new(vec![(&cats, 1.0), (&both, 1.0)]).unwrap();
+        let texts: Vec<String> = (0..200).map(|_| crossing.generate(&options, &mut rng).unwrap()).collect();
+        assert!(texts.iter().any(|t| t == "the cat sat up"), "{texts:?}");
+    }
+
+    #[test]
+    fn blends_need_compatible_models_and_positive_weights() {
+        let one = model(&CORPUS, 1);
+        let two = model(&CORPUS, 2);
+        assert!(Blend::new(vec![(&one, 1.0), (&two, 1.0)]).is_err());
+        assert!(Blend::new(vec![(&one, 0.0)]).is_err());
+        assert!(Blend::new(Vec::new()).is_err());
+    }
+}
