@@ -129,17 +129,19 @@ impl<'m> Blend<'m> {
         let start = options.start.as_ref();
         let start_texts: Vec<&str> = start.map_or(Vec::new(), |s| s.tokens.iter().map(|(t, _)| t.as_str()).collect());
         let begin = self.begin(start)?;
+        let start_ids: Vec<Vec<Option<u32>>> =
+            (0..self.parts.len()).map(|part| start_texts.iter().map(|t| self.local_id(part, t)).collect()).collect();
         for _ in 0..options.tries {
             let Some(picks) = self.walk(&begin, &start_texts, options, rng) else { continue };
-            let texts: Vec<&str> = start_texts.iter().copied().chain(picks.iter().map(|&p| self.text(p))).collect();
             let text = self.render(start, &picks);
             let chars = text.chars().count();
+            let words = start_texts.len() + picks.len();
             let too_long = options.max_chars.is_some_and(|max| chars > max);
-            let too_short = chars < options.min_chars || options.min_words.is_some_and(|min| texts.len() < min);
+            let too_short = chars < options.min_chars || options.min_words.is_some_and(|min| words < min);
             if too_long || too_short {
                 continue;
             }
-            if options.test_output && self.copies_corpus(&texts, options) {
+            if options.test_output && self.copies_corpus(&start_ids, &picks, options) {
                 continue;
             }
             return Ok(text);
@@ -170,9 +172,9 @@ impl<'m> Blend<'m> {
 
     /// Where walks start, per part: the corpus positions the first generated
     /// token may be drawn from.
-    fn begin(&self, start: Option<&StartWords>) -> Result<Vec<Vec<u32>>, Error> {
+    fn begin(&self, start: Option<&StartWords>) -> Result<Vec<Candidates>, Error> {
         let Some(start) = start else {
-            return Ok(self.parts.iter().map(|(model, _)| positions(model, model.start_group())).collect());
+            return Ok(self.parts.iter().map(|(model, _)| Candidates::Ranks(model.start_group())).collect());
         };
         let mut found = false;
         let begin = (0..self.parts.len())
@@ -180,11 +182,11 @@ impl<'m> Blend<'m> {
                 let model = self.parts[part].0;
                 let Some(ids) = start.tokens.iter().map(|(t, _)| self.local_id(part, t)).collect::<Option<Vec<u32>>>()
                 else {
-                    return Vec::new();
+                    return Candidates::Positions(Vec::new());
                 };
-                let positions = continuations(model, &ids, start.strict);
-                found |= !positions.is_empty();
-                positions
+                let candidates = continuations(model, &ids, start.strict);
+                found |= candidates.len() > 0;
+                candidates
             })
             .collect();
         if found {
@@ -197,7 +199,7 @@ impl<'m> Blend<'m> {
     /// One candidate, or `None` when it breaks a length limit on the way.
     fn walk(
         &self,
-        begin: &[Vec<u32>],
+        begin: &[Candidates],
         start: &[&str],
         options: &GenerateOptions,
         rng: &mut impl Rng,
@@ -208,19 +210,21 @@ impl<'m> Blend<'m> {
         let mut picks: Vec<Pick> = Vec::new();
         loop {
             let pick = match picks.last() {
-                None => self.pick_from(begin.iter().map(Vec::len), rng, |part, i| begin[part][i]),
+                None => {
+                    let counts: Vec<usize> = begin.iter().map(Candidates::len).collect();
+                    self.pick_from(&counts, rng, |part, i| begin[part].position(self.parts[part].0, i))
+                }
                 Some(&last) if self.parts.len() == 1 => {
                     // One model: the state after a drawn token is that position's group.
                     let model = self.parts[0].0;
                     let group = model.group_after(last.position);
-                    self.pick_from([group.len()], rng, |_, i| model.index.by_context[group.start + i])
+                    self.pick_from(&[group.len()], rng, |_, i| model.index.by_context[group.start + i])
                 }
                 Some(_) => {
                     let groups: Vec<Range<usize>> =
                         (0..self.parts.len()).map(|part| self.state_after(part, start, &picks)).collect();
-                    self.pick_from(groups.iter().map(Range::len), rng, |part, i| {
-                        self.parts[part].0.index.by_context[groups[part].start + i]
-                    })
+                    let counts: Vec<usize> = groups.iter().map(Range::len).collect();
+                    self.pick_from(&counts, rng, |part, i| self.parts[part].0.index.by_context[groups[part].start + i])
                 }
             }?;
             let model = self.parts[pick.part].0;
@@ -237,24 +241,26 @@ impl<'m> Blend<'m> {
 
     /// Draws among the parts' candidates, each part weighted by its count times
     /// its weight; `position(part, i)` is the part's `i`-th candidate.
-    fn pick_from(
-        &self,
-        counts: impl IntoIterator<Item = usize>,
-        rng: &mut impl Rng,
-        position: impl Fn(usize, usize) -> u32,
-    ) -> Option<Pick> {
-        let counts: Vec<usize> = counts.into_iter().collect();
-        let weights: Vec<f64> = counts.iter().zip(&self.parts).map(|(&n, (_, w))| n as f64 * w).collect();
-        let total: f64 = weights.iter().sum();
-        if total <= 0.0 {
+    fn pick_from(&self, counts: &[usize], rng: &mut impl Rng, position: impl Fn(usize, usize) -> u32) -> Option<Pick> {
+        let part = if let [_] = counts {
+            0
+        } else {
+            let weight = |part: usize| counts[part] as f64 * self.parts[part].1;
+            let total: f64 = (0..counts.len()).map(weight).sum();
+            if total <= 0.0 {
+                return None;
+            }
+            let mut target = rng.random_range(0.0..total);
+            let chosen = (0..counts.len()).find(|&part| {
+                target -= weight(part);
+                target < 0.0
+            });
+            // Rounding can leave `target` a hair above zero: take the last part with candidates.
+            chosen.or_else(|| counts.iter().rposition(|&n| n > 0))?
+        };
+        if counts[part] == 0 {
             return None;
         }
-        let mut target = rng.random_range(0.0..total);
-        let part = weights.iter().position(|&w| {
-            target -= w;
-            target < 0.0
-        });
-        let part = part.unwrap_or_else(|| counts.iter().rposition(|&n| n > 0).unwrap_or(0));
         let i = rng.random_range(0..counts[part]);
         Some(Pick { part, position: position(part, i) })
     }
@@ -276,14 +282,19 @@ impl<'m> Blend<'m> {
     }
 
     /// markovify's `test_sentence_output`, over token runs instead of substrings.
-    fn copies_corpus(&self, texts: &[&str], options: &GenerateOptions) -> bool {
-        let overlap_max =
-            options.max_overlap_total.min(round_half_even(options.max_overlap_ratio * texts.len() as f64));
+    fn copies_corpus(&self, start_ids: &[Vec<Option<u32>>], picks: &[Pick], options: &GenerateOptions) -> bool {
+        let words = start_ids[0].len() + picks.len();
+        let overlap_max = options.max_overlap_total.min(round_half_even(options.max_overlap_ratio * words as f64));
         let window = overlap_max + 1;
-        let gram_count = texts.len().saturating_sub(overlap_max).max(1);
+        let gram_count = words.saturating_sub(overlap_max).max(1);
         (0..self.parts.len()).any(|part| {
             // A token unknown to this part only rules out the windows holding it.
-            let ids: Vec<Option<u32>> = texts.iter().map(|t| self.local_id(part, t)).collect();
+            let model = self.parts[part].0;
+            let drawn = picks.iter().map(|&pick| match pick.part == part {
+                true => Some(model.corpus[pick.position as usize]),
+                false => self.local_id(part, self.text(pick)),
+            });
+            let ids: Vec<Option<u32>> = start_ids[part].iter().copied().chain(drawn).collect();
             (0..gram_count).any(|i| {
                 let gram: Option<Vec<u32>> = ids[i..(i + window).min(ids.len())].iter().copied().collect();
                 gram.is_some_and(|gram| occurs(self.parts[part].0, &gram))
@@ -292,28 +303,48 @@ impl<'m> Blend<'m> {
     }
 }
 
-fn positions(model: &Model, ranks: Range<usize>) -> Vec<u32> {
-    model.index.by_context[ranks].to_vec()
+/// Where a part's first generated token may be drawn from.
+enum Candidates {
+    /// A range of `by_context` (a state's successors).
+    Ranks(Range<usize>),
+    Positions(Vec<u32>),
 }
 
-/// Positions of the tokens that may follow start words `ids`.
-fn continuations(model: &Model, ids: &[u32], strict: bool) -> Vec<u32> {
+impl Candidates {
+    fn len(&self) -> usize {
+        match self {
+            Self::Ranks(ranks) => ranks.len(),
+            Self::Positions(positions) => positions.len(),
+        }
+    }
+
+    fn position(&self, model: &Model, i: usize) -> u32 {
+        match self {
+            Self::Ranks(ranks) => model.index.by_context[ranks.start + i],
+            Self::Positions(positions) => positions[i],
+        }
+    }
+}
+
+/// The tokens that may follow start words `ids`.
+fn continuations(model: &Model, ids: &[u32], strict: bool) -> Candidates {
     let order = model.order;
     if strict {
         if ids.len() < order {
             let mut key = vec![BOUNDARY; order - ids.len()];
             key.extend_from_slice(ids);
-            positions(model, model.find(&key))
+            Candidates::Ranks(model.find(&key))
         } else {
-            positions(model, model.find(&ids[ids.len() - order..]))
+            Candidates::Ranks(model.find(&ids[ids.len() - order..]))
         }
     } else {
         // Anywhere in a sentence: every occurrence, continued in its own context.
         let corpus = &model.corpus;
-        (1..corpus.len().saturating_sub(ids.len()))
+        let positions = (1..corpus.len().saturating_sub(ids.len()))
             .filter(|&p| corpus[p..p + ids.len()] == *ids)
             .map(|p| (p + ids.len()) as u32)
-            .collect()
+            .collect();
+        Candidates::Positions(positions)
     }
 }
 
