@@ -16,7 +16,7 @@ pub enum AppError {
     TooMuchText { max_lines: usize, max_kib: usize },
     #[error("Line {line} is too long: a tweet is at most {max_kib} KiB.")]
     LineTooLong { line: usize, max_kib: usize },
-    #[error("No tweets were left to learn from after cleaning (retweets, mentions and links are skipped).")]
+    #[error("No tweets were left to learn from after cleaning (retweets, replies, mentions and links are skipped).")]
     NothingLearnable,
     #[error("@{0} has not taught tweetgen anything yet.")]
     UnknownUser(String),

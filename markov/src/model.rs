@@ -78,17 +78,15 @@ pub(crate) struct Index {
 impl Model {
     /// Learns from sentences (one per item, already cleaned); sentences without
     /// tokens are skipped.
-    pub fn train<S: AsRef<str>>(tokenizer: &Tokenizer, sentences: &[S], order: usize) -> Result<Self, Error> {
+    pub fn train<S: AsRef<str> + Sync>(tokenizer: &Tokenizer, sentences: &[S], order: usize) -> Result<Self, Error> {
         check_order(order)?;
-        let mut session = tokenizer.session();
         let mut interned: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
         let mut first_seen: Vec<&str> = vec![""];
         let mut counts: Vec<u64> = vec![0];
         let mut corpus = vec![BOUNDARY];
         let mut spaced_positions = Vec::new();
         let mut learned = 0u32;
-        for sentence in sentences {
-            let tokens = session.tokenize(sentence.as_ref());
+        for tokens in tokenizer.tokenize_all(sentences) {
             if tokens.is_empty() {
                 continue;
             }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Engine benchmark: tweetgen-markov against markovify 0.9.4 (the old service's engine)
+# on ../shared/corpus/ja_sentences.txt (first 3,200 lines and all 45,000; orders 2 and 3),
+# in one run. Prints the machine, the versions, one table per measure (ours, markovify,
+# ratio, target, PASS/MISS) and an order sweep. Never fails on a missed target.
+#
+# Usage: bench/engine.sh            (about 100 s on 2 cores once set up)
+#   BENCH_SECONDS=5   wall time of each generation run, per side
+#   TWEETGEN_DICTIONARY=.tools/ipadic.vibrato   our segmentation dictionary (built if missing)
+#
+# Prepares, idempotently: MeCab + UTF-8 IPADIC and GNU time from apt (only if missing),
+# a venv .venv/bench with markovify==0.9.4, the release CLI, the dictionary.
+# Work files (corpus slices, wakati text, models, JSON) go to target/bench-engine/.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [[ -f scripts/env.sh ]]; then
+    # shellcheck source=/dev/null
+    source scripts/env.sh
+fi
+
+corpus=../shared/corpus/ja_sentences.txt
+if [[ ! -f $corpus ]]; then
+    echo "bench/engine.sh: $corpus is missing (the shared corpus goes beside the repo)" >&2
+    exit 1
+fi
+mkdir -p target/bench-engine
+
+# --- apt: mecab, its UTF-8 dictionary, the IPADIC sources our dictionary is built from, GNU time
+missing=()
+command -v mecab >/dev/null || missing+=(mecab)
+[[ -d /var/lib/mecab/dic/ipadic-utf8 ]] || missing+=(mecab-ipadic-utf8)
+[[ -d /usr/share/mecab/dic/ipadic ]] || missing+=(mecab-ipadic)
+[[ -x /usr/bin/time ]] || missing+=(time)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if ((${#missing[@]})); then
+    sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    echo "bench/engine.sh: installing ${missing[*]} with apt-get" >&2
+    log=target/bench-engine/apt.log
+    if ! { "${sudo[@]}" apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+        >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        exit 1
+    fi
+fi
+
+# --- markovify 0.9.4 in its own venv
+venv=.venv/bench
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("markovify") != "0.9.4")' \
+    2>/dev/null; then
+    echo "bench/engine.sh: creating $venv with markovify==0.9.4" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'markovify==0.9.4' >&2
+fi
+
+# --- our CLI (always rebuilt: cargo does nothing when it is fresh) and dictionary
+echo "bench/engine.sh: cargo build --release -p tweetgen-markov" >&2
+cargo build --release -q -p tweetgen-markov
+dictionary=${TWEETGEN_DICTIONARY:-.tools/ipadic.vibrato}
+if [[ ! -s $dictionary ]]; then
+    echo "bench/engine.sh: building the dictionary $dictionary" >&2
+    mkdir -p "$(dirname "$dictionary")"
+    target/release/tweetgen-markov dictionary --out "$dictionary"
+fi
+
+exec "$venv/bin/python" bench/engine/bench.py --dictionary "$dictionary" "$@"
