@@ -18,6 +18,9 @@ cargo clippy --workspace --exclude tweetgen-frontend --all-targets --quiet -- -D
 step "unit and integration tests"
 cargo nextest run --workspace --exclude tweetgen-frontend --no-fail-fast
 
+step "fuzzing the engine (tokenizer, cleaning, model decoder), 30 s a target"
+scripts/fuzz.sh 30
+
 step "release build (server + wasm, wasm-opt from .tools)"
 cargo leptos build --release
 cargo build --quiet -p tweetgen-pgharness --bin tweetgen-pg
