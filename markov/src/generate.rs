@@ -283,7 +283,9 @@ impl<'m> Blend<'m> {
 
     /// markovify's `test_sentence_output`, over token runs instead of substrings.
     fn copies_corpus(&self, start_ids: &[Vec<Option<u32>>], picks: &[Pick], options: &GenerateOptions) -> bool {
-        let words = start_ids[0].len() + picks.len();
+        const UNKNOWN: u32 = u32::MAX;
+        let given = start_ids[0].len();
+        let words = given + picks.len();
         let overlap_max = options.max_overlap_total.min(round_half_even(options.max_overlap_ratio * words as f64));
         let window = overlap_max + 1;
         let gram_count = words.saturating_sub(overlap_max).max(1);
@@ -294,10 +296,15 @@ impl<'m> Blend<'m> {
                 true => Some(model.corpus[pick.position as usize]),
                 false => self.local_id(part, self.text(pick)),
             });
-            let ids: Vec<Option<u32>> = start_ids[part].iter().copied().chain(drawn).collect();
+            let ids: Vec<u32> = start_ids[part].iter().copied().chain(drawn).map(|id| id.unwrap_or(UNKNOWN)).collect();
             (0..gram_count).any(|i| {
-                let gram: Option<Vec<u32>> = ids[i..(i + window).min(ids.len())].iter().copied().collect();
-                gram.is_some_and(|gram| occurs(self.parts[part].0, &gram))
+                let gram = &ids[i..(i + window).min(ids.len())];
+                // One model: the walk drew the token after the gram's first `order`
+                // tokens from exactly their state, so no search is needed for it.
+                let state = Some(i + model.order)
+                    .filter(|&t| self.parts.len() == 1 && t >= given && t < words)
+                    .map(|t| model.group_at(picks[t - given].position));
+                !gram.contains(&UNKNOWN) && occurs(model, gram, state)
             })
         })
     }
@@ -349,9 +356,21 @@ fn continuations(model: &Model, ids: &[u32], strict: bool) -> Candidates {
 }
 
 /// Whether `ids` occurs inside one training sentence.
-fn occurs(model: &Model, ids: &[u32]) -> bool {
+/// `state`, when known, is the group of the first `order` tokens of `ids`.
+fn occurs(model: &Model, ids: &[u32], state: Option<Range<usize>>) -> bool {
     let head = ids.len().min(model.order + 1);
-    let found = model.find(&ids[..head]);
+    let found = match state {
+        Some(group) if ids.len() > model.order => {
+            // A group is sorted by the token drawn from it.
+            let at = ids[model.order];
+            let drawn = |position: &u32| model.corpus[*position as usize];
+            let members = &model.index.by_context[group.clone()];
+            let start = members.partition_point(|p| drawn(p) < at);
+            let end = start + members[start..].partition_point(|p| drawn(p) == at);
+            group.start + start..group.start + end
+        }
+        _ => model.find(&ids[..head]),
+    };
     if ids.len() == head {
         return !found.is_empty();
     }

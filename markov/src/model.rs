@@ -181,7 +181,12 @@ impl Model {
 
     /// The group (state) whose successors follow `position`'s token.
     pub(crate) fn group_after(&self, position: u32) -> Range<usize> {
-        let group = self.index.group_of[position as usize + 1] as usize;
+        self.group_at(position + 1)
+    }
+
+    /// The group `position` belongs to: the state its token was drawn from.
+    pub(crate) fn group_at(&self, position: u32) -> Range<usize> {
+        let group = self.index.group_of[position as usize] as usize;
         self.index.group_starts[group] as usize..self.index.group_starts[group + 1] as usize
     }
 
