@@ -76,10 +76,28 @@ pub async fn generate_tweet(screen_name: String) -> Result<Generated, AppError> 
     use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let (user_id, screen_name, model) = store::load_model(&state.pool, &screen_name)
+        let stored = store::model_version(&state.pool, &screen_name)
             .await?
             .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
+        let model = match state.models.get(stored.user_id, stored.version) {
+            Some(model) => model,
+            None => {
+                let (version, bytes) = store::model_data(&state.pool, stored.user_id)
+                    .await?
+                    .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
+                // Large models take milliseconds to decode: keep them off the async workers.
+                let model =
+                    tokio::task::spawn_blocking(move || training::decode(&bytes)).await.map_err(|error| {
+                        tracing::error!(%error, "decoding task failed");
+                        AppError::Internal
+                    })??;
+                let model = std::sync::Arc::new(model);
+                state.models.insert(stored.user_id, version, model.clone());
+                model
+            }
+        };
         let text = training::generate(&model)?;
+        let (user_id, screen_name) = (stored.user_id, stored.screen_name);
         let id = store::record_generation(&state.pool, user_id, &text).await?;
         // Without JavaScript the result reaches the page as a permalink.
         if is_plain_form_post() {

@@ -95,13 +95,21 @@ impl std::fmt::Debug for DatabaseSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MarkovSettings {
+    /// Memory for decoded models (bytes); the least recently used leave first.
+    pub cache_max_bytes: usize,
     /// Segmentation dictionary from `tweetgen-markov dictionary` (`scripts/setup.sh`
     /// builds `.tools/ipadic.vibrato`). Unset: `TWEETGEN_DICTIONARY`, else the
     /// coarser dictionary-free segmenter, with a warning.
     pub dictionary: Option<PathBuf>,
+}
+
+impl Default for MarkovSettings {
+    fn default() -> Self {
+        Self { cache_max_bytes: 256 << 20, dictionary: None }
+    }
 }
 
 impl MarkovSettings {

@@ -14,8 +14,9 @@ pub const DEMO_USERS: [(&str, &str); 3] = [
 /// this build no longer reads); good models are left alone.
 pub async fn seed_demo_users(state: &AppState) -> anyhow::Result<()> {
     for (screen_name, corpus) in DEMO_USERS {
-        if let Some((_, _, bytes)) = store::load_model(&state.pool, screen_name).await? {
-            if Model::decode(&bytes).is_ok() {
+        if let Some(stored) = store::model_version(&state.pool, screen_name).await? {
+            let data = store::model_data(&state.pool, stored.user_id).await?;
+            if data.is_some_and(|(_, bytes)| Model::decode(&bytes).is_ok()) {
                 continue;
             }
         }

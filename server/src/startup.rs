@@ -14,7 +14,8 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use tweetgen_app::{shell, ssr::AppState, App};
+use tweetgen_app::ssr::{cache::ModelCache, AppState};
+use tweetgen_app::{shell, App};
 
 use crate::{configuration::Settings, routes, seed};
 
@@ -40,7 +41,8 @@ impl Application {
             sqlx::migrate!("../migrations").run(&pool).await.context("applying database migrations")?;
         }
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
-        let state = AppState { pool, tokenizer };
+        let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
+        let state = AppState { pool, tokenizer, models };
         if settings.seed_demo_users {
             seed::seed_demo_users(&state).await?;
         }

@@ -1,5 +1,6 @@
 //! Server-only code: state, storage, training. Never compiled into the wasm bundle.
 
+pub mod cache;
 pub mod store;
 pub mod training;
 
@@ -17,6 +18,7 @@ pub struct AppState {
     pub pool: PgPool,
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
+    pub models: Arc<cache::ModelCache>,
 }
 
 impl AppState {

@@ -61,14 +61,29 @@ pub async fn save_model(pool: &PgPool, screen_name: &str, model: &TrainedModel) 
     Ok(())
 }
 
-/// The user's id, screen name as they spell it, and encoded model.
-pub async fn load_model(pool: &PgPool, screen_name: &str) -> Result<Option<(i64, String, Vec<u8>)>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT u.id, u.screen_name, m.data FROM users u JOIN models m ON m.user_id = u.id WHERE lower(u.screen_name) = lower($1)",
+/// A user's model as stored: who, and which version (bumped by every retrain).
+pub struct StoredModel {
+    pub user_id: i64,
+    /// As the user spells it.
+    pub screen_name: String,
+    pub version: i64,
+}
+
+/// Which model a screen name has, without reading the model itself.
+pub async fn model_version(pool: &PgPool, screen_name: &str) -> Result<Option<StoredModel>, AppError> {
+    let row: Option<(i64, String, i64)> = sqlx::query_as(
+        "SELECT u.id, u.screen_name, m.version FROM users u JOIN models m ON m.user_id = u.id \
+         WHERE lower(u.screen_name) = lower($1)",
     )
     .bind(screen_name)
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(row.map(|(user_id, screen_name, version)| StoredModel { user_id, screen_name, version }))
+}
+
+/// The encoded model and the version it is (it may be newer than one read before).
+pub async fn model_data(pool: &PgPool, user_id: i64) -> Result<Option<(i64, Vec<u8>)>, AppError> {
+    Ok(sqlx::query_as("SELECT version, data FROM models WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?)
 }
 
 pub async fn record_generation(pool: &PgPool, user_id: i64, text: &str) -> Result<i64, AppError> {

@@ -43,10 +43,13 @@ pub fn train_from_text(tokenizer: &Tokenizer, text: &str) -> Result<TrainedModel
     Ok(TrainedModel { bytes: model.encode(), sentences: model.sentence_count() as i32 })
 }
 
-/// Decodes a stored model and draws one tweet, new if possible: someone who
-/// taught only a handful of tweets gets one of them back rather than an error.
-pub fn generate(model_bytes: &[u8]) -> Result<String, AppError> {
-    let model = Model::decode(model_bytes).map_err(engine_error)?;
+pub fn decode(model_bytes: &[u8]) -> Result<Model, AppError> {
+    Model::decode(model_bytes).map_err(engine_error)
+}
+
+/// Draws one tweet, new if possible: someone who taught only a handful of tweets
+/// gets one of them back rather than an error.
+pub fn generate(model: &Model) -> Result<String, AppError> {
     let novel = GenerateOptions::default();
     let mut rng = rand::rng();
     match model.generate(&novel, &mut rng) {
@@ -83,7 +86,7 @@ mod tests {
     #[test]
     fn a_tiny_corpus_still_generates() {
         let model = train_from_text(&Tokenizer::fallback(), "only one tweet here").unwrap();
-        assert_eq!(generate(&model.bytes).unwrap(), "only one tweet here");
+        assert_eq!(generate(&decode(&model.bytes).unwrap()).unwrap(), "only one tweet here");
     }
 
     #[test]

@@ -9,6 +9,13 @@ pub struct TestApp {
     /// Follows no redirects, so tests see where a form post sends the browser.
     pub client: Client,
     pub cluster: PgCluster,
+    database_url: String,
+}
+
+/// A second app server on the same database, as behind a load balancer.
+pub struct Instance {
+    pub address: String,
+    client: Client,
 }
 
 /// Starts a cluster and the app; both stop when the returned value is dropped.
@@ -18,24 +25,62 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let cluster = PgCluster::start().expect("starting PostgreSQL");
+    let database_url = cluster.create_database("tweetgen").unwrap();
     let mut settings = Settings::default();
-    settings.database.url = cluster.create_database("tweetgen").unwrap();
-    settings.database.acquire_timeout_ms = 1_000;
-    settings.server.port = 0;
+    settings.database.url = database_url.clone();
     customise(&mut settings);
-    let application = Application::build(settings).await.expect("building the app");
+    let (application, client) = start(settings).await;
     let address = format!("http://{}", application.address());
     let state = application.state().clone();
     let pool = state.pool.clone();
     tokio::spawn(application.run_until_stopped());
-    let client = Client::builder().redirect(Policy::none()).build().unwrap();
-    TestApp { address, pool, state, client, cluster }
+    TestApp { address, pool, state, client, cluster, database_url }
+}
+
+async fn start(mut settings: Settings) -> (Application, Client) {
+    settings.database.acquire_timeout_ms = 1_000;
+    settings.server.port = 0;
+    let application = Application::build(settings).await.expect("building the app");
+    (application, Client::builder().redirect(Policy::none()).build().unwrap())
+}
+
+/// The text of a new tweet, asked for as the hydrated app asks.
+async fn generated_text(client: &Client, address: &str, screen_name: &str) -> String {
+    let response = client
+        .post(format!("{address}/api/generate_tweet"))
+        .header(header::ACCEPT, "application/json")
+        .form(&[("screen_name", screen_name)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["text"].as_str().unwrap().to_string()
+}
+
+impl Instance {
+    pub async fn generated_text(&self, screen_name: &str) -> String {
+        generated_text(&self.client, &self.address, screen_name).await
+    }
 }
 
 /// What a browser without JavaScript sends.
 pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 impl TestApp {
+    pub async fn another_instance(&self) -> Instance {
+        let mut settings = Settings::default();
+        settings.database.url = self.database_url.clone();
+        let (application, client) = start(settings).await;
+        let address = format!("http://{}", application.address());
+        tokio::spawn(application.run_until_stopped());
+        Instance { address, client }
+    }
+
+    pub async fn generated_text(&self, screen_name: &str) -> String {
+        generated_text(&self.client, &self.address, screen_name).await
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(format!("{}{path}", self.address)).header(header::ACCEPT, BROWSER_ACCEPT).send().await.unwrap()
     }

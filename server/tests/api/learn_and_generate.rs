@@ -165,3 +165,18 @@ async fn demo_users_are_seeded_once() {
         assert!(home.contains(&format!("href=\"/@{screen_name}\"")), "{screen_name} listed");
     }
 }
+
+#[tokio::test]
+async fn a_retrain_through_one_instance_is_seen_by_another() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    app.train("dana", "cats sleep all day\ncats purr at night").await;
+    assert!(other.generated_text("dana").await.starts_with("cats"));
+    assert!(app.generated_text("dana").await.starts_with("cats"));
+    // Both instances now hold the model in memory; retrain through one of them.
+    app.train("dana", "dogs bark at the mailman\ndogs run in the park").await;
+    for _ in 0..5 {
+        assert!(other.generated_text("dana").await.starts_with("dogs"), "the other instance served a stale model");
+        assert!(app.generated_text("dana").await.starts_with("dogs"));
+    }
+}
