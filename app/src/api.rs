@@ -25,6 +25,10 @@ pub struct Generated {
     pub text: String,
 }
 
+/// The generator's length option, in characters: a tweet is at most 280.
+pub const MAX_CHARS_RANGE: std::ops::RangeInclusive<usize> = 10..=280;
+pub const DEFAULT_MAX_CHARS: usize = 140;
+
 pub const MAX_PASTE_LINES: usize = 20_000;
 pub const MAX_PASTE_BYTES: usize = 2 * 1024 * 1024;
 
@@ -70,33 +74,23 @@ pub async fn train_model(screen_name: String, tweets: String) -> Result<(), AppE
     .await
 }
 
-/// Writes a new tweet in the user's voice and records it.
+/// Writes a new tweet in the user's voice and records it. `max_chars` (empty:
+/// 140) and `start` (words the tweet begins with; empty: any) are optional.
 #[server(endpoint = "generate_tweet")]
-pub async fn generate_tweet(screen_name: String) -> Result<Generated, AppError> {
+pub async fn generate_tweet(
+    screen_name: String,
+    #[server(default)] max_chars: String,
+    #[server(default)] start: String,
+) -> Result<Generated, AppError> {
     use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
+        let options = training::options(&state.tokenizer, &max_chars, &start)?;
         let stored = store::model_version(&state.pool, &screen_name)
             .await?
             .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
-        let model = match state.models.get(stored.user_id, stored.version) {
-            Some(model) => model,
-            None => {
-                let (version, bytes) = store::model_data(&state.pool, stored.user_id)
-                    .await?
-                    .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
-                // Large models take milliseconds to decode: keep them off the async workers.
-                let model =
-                    tokio::task::spawn_blocking(move || training::decode(&bytes)).await.map_err(|error| {
-                        tracing::error!(%error, "decoding task failed");
-                        AppError::Internal
-                    })??;
-                let model = std::sync::Arc::new(model);
-                state.models.insert(stored.user_id, version, model.clone());
-                model
-            }
-        };
-        let text = training::generate(&model)?;
+        let model = training::cached_model(&state, &stored).await?;
+        let text = training::generate(&model, options)?;
         let (user_id, screen_name) = (stored.user_id, stored.screen_name);
         let id = store::record_generation(&state.pool, user_id, &text).await?;
         // Without JavaScript the result reaches the page as a permalink.

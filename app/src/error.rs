@@ -22,6 +22,12 @@ pub enum AppError {
     UnknownUser(String),
     #[error("Could not write a tweet this time. Try again, or teach more tweets.")]
     GenerationFailed,
+    #[error("The maximum length is a number of characters from {min} to {max}.")]
+    InvalidMaxChars { min: usize, max: usize },
+    #[error("None of the learned tweets has “{0}”. Try other start words.")]
+    UnknownStartWords(String),
+    #[error("Those options cannot be met: {0}.")]
+    ImpossibleOptions(String),
     #[error("That generated tweet does not exist.")]
     UnknownGeneration,
     #[error("Something went wrong on our side. Please try again.")]
@@ -49,7 +55,10 @@ impl AppError {
             | AppError::TooMuchText { .. }
             | AppError::LineTooLong { .. }
             | AppError::NothingLearnable
-            | AppError::GenerationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            | AppError::GenerationFailed
+            | AppError::InvalidMaxChars { .. }
+            | AppError::UnknownStartWords(_)
+            | AppError::ImpossibleOptions(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
             AppError::Request(_) => StatusCode::BAD_REQUEST,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -65,6 +65,36 @@ test("hydrated: a bad screen name is explained in place", async ({ page }) => {
   expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
 });
 
+/** Teaches TWEETS under a fresh name and opens that user's page. */
+async function learn(page: Page, prefix: string): Promise<string> {
+  await page.goto("/");
+  const name = uniqueName(prefix);
+  await page.getByLabel("Screen name").fill(name);
+  await page.getByLabel(/Your tweets/).fill(TWEETS);
+  await page.getByRole("button", { name: "Learn" }).click();
+  await expect(page).toHaveURL(new RegExp(`/@${name}$`));
+  return name;
+}
+
+test("hydrated: start words and a length limit", async ({ page }) => {
+  const errors = watchForErrors(page);
+  await page.goto("/");
+  await expect(page.locator("body[data-hydrated]")).toBeAttached();
+  await learn(page, "opt_");
+  await page.getByLabel("Start with").fill("明日");
+  await page.getByLabel("At most").fill("40");
+  await page.getByRole("button", { name: "Generate" }).click();
+  const text = page.getByTestId("generated-tweet").locator(".tweet-text");
+  await expect(text).toHaveText(/^明日/);
+  expect(((await text.textContent()) ?? "").length).toBeLessThanOrEqual(40);
+  await page.screenshot({ path: "screenshots/generate-options.png", fullPage: true });
+
+  await page.getByLabel("Start with").fill("宇宙");
+  await page.getByRole("button", { name: "Generate" }).click();
+  await expect(page.getByRole("alert")).toContainText("Try other start words");
+  expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
@@ -80,6 +110,14 @@ test.describe("without JavaScript", () => {
     await expect(page).toHaveURL(new RegExp(`/@${name}\\?tweet=\\d+$`));
     await expect(page.getByTestId("generated-tweet").locator(".tweet-text")).not.toBeEmpty();
     await page.screenshot({ path: "screenshots/nojs-generate.png", fullPage: true });
+  });
+
+  test("start words without JavaScript", async ({ page }) => {
+    await learn(page, "nojsopt_");
+    await page.getByLabel("Start with").fill("今日");
+    await page.getByRole("button", { name: "Generate" }).click();
+    await expect(page).toHaveURL(/\?tweet=\d+$/);
+    await expect(page.getByTestId("generated-tweet").locator(".tweet-text")).toHaveText(/^今日/);
   });
 
   test("errors come back to the form", async ({ page }) => {

@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{set_not_found_status, ErrorMessage, NotFound};
-use crate::api::{get_generation, get_profile, GenerateTweet, Generated};
+use crate::api::{get_generation, get_profile, GenerateTweet, Generated, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE};
 
 /// `/@screen_name`: the user's page, where anyone can generate a tweet in their voice.
 #[component]
@@ -78,6 +78,23 @@ fn Generator(screen_name: String) -> impl IntoView {
     view! {
         <ActionForm action=generate>
             <input type="hidden" name="screen_name" value=screen_name/>
+            <div class="options">
+                <label>
+                    "Start with "
+                    <input type="text" name="start" maxlength="50" placeholder="any words"/>
+                </label>
+                <label>
+                    "At most "
+                    <input
+                        type="number"
+                        name="max_chars"
+                        min=*MAX_CHARS_RANGE.start()
+                        max=*MAX_CHARS_RANGE.end()
+                        placeholder=DEFAULT_MAX_CHARS
+                    />
+                    " characters"
+                </label>
+            </div>
             <button type="submit" class="generate" disabled=move || generate.pending().get()>
                 {move || if generate.pending().get() { "Writing…" } else { "Generate" }}
             </button>

@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
-use tweetgen_markov::{clean, CleanOptions, GenerateOptions, Model, Tokenizer, DEFAULT_ORDER, MAX_LINE_BYTES};
+use tweetgen_markov::{
+    clean, CleanOptions, GenerateOptions, Model, StartWords, Tokenizer, DEFAULT_ORDER, MAX_LINE_BYTES,
+};
 
-use crate::api::{is_valid_screen_name, MAX_PASTE_BYTES, MAX_PASTE_LINES};
+use super::store::StoredModel;
+use super::AppState;
+use crate::api::{is_valid_screen_name, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES};
 use crate::error::AppError;
 
 /// A model ready to store.
@@ -47,10 +51,44 @@ pub fn decode(model_bytes: &[u8]) -> Result<Model, AppError> {
     Model::decode(model_bytes).map_err(engine_error)
 }
 
+/// The user's model from this server's cache if it is the stored version, else
+/// read and decoded (off the async workers: large models take milliseconds).
+pub async fn cached_model(state: &AppState, stored: &StoredModel) -> Result<Arc<Model>, AppError> {
+    if let Some(model) = state.models.get(stored.user_id, stored.version) {
+        return Ok(model);
+    }
+    let unknown = || AppError::UnknownUser(stored.screen_name.clone());
+    let (version, bytes) = super::store::model_data(&state.pool, stored.user_id).await?.ok_or_else(unknown)?;
+    let model = tokio::task::spawn_blocking(move || decode(&bytes)).await.map_err(|error| {
+        tracing::error!(%error, "decoding task failed");
+        AppError::Internal
+    })??;
+    let model = Arc::new(model);
+    state.models.insert(stored.user_id, version, model.clone());
+    Ok(model)
+}
+
+/// The generator's options from the form's text fields (empty: the default).
+pub fn options(tokenizer: &Tokenizer, max_chars: &str, start: &str) -> Result<GenerateOptions, AppError> {
+    let max_chars = match max_chars.trim() {
+        "" => DEFAULT_MAX_CHARS,
+        text => text
+            .parse()
+            .ok()
+            .filter(|n| MAX_CHARS_RANGE.contains(n))
+            .ok_or(AppError::InvalidMaxChars { min: *MAX_CHARS_RANGE.start(), max: *MAX_CHARS_RANGE.end() })?,
+    };
+    // Start words may come from anywhere in a learned tweet, not only its beginning.
+    let start = match start.trim() {
+        "" => None,
+        words => Some(StartWords::new(tokenizer, words, false).map_err(engine_error)?),
+    };
+    Ok(GenerateOptions { max_chars: Some(max_chars), start, ..GenerateOptions::default() })
+}
+
 /// Draws one tweet, new if possible: someone who taught only a handful of tweets
 /// gets one of them back rather than an error.
-pub fn generate(model: &Model) -> Result<String, AppError> {
-    let novel = GenerateOptions::default();
+pub fn generate(model: &Model, novel: GenerateOptions) -> Result<String, AppError> {
     let mut rng = rand::rng();
     match model.generate(&novel, &mut rng) {
         Err(tweetgen_markov::Error::GenerationFailed(_)) => {
@@ -66,6 +104,8 @@ fn engine_error(error: tweetgen_markov::Error) -> AppError {
         Error::EmptyCorpus => AppError::NothingLearnable,
         Error::LineTooLong { line, .. } => AppError::LineTooLong { line, max_kib: MAX_LINE_BYTES / 1024 },
         Error::GenerationFailed(_) => AppError::GenerationFailed,
+        Error::UnknownStartWords(words) => AppError::UnknownStartWords(words),
+        Error::ImpossibleConstraints(why) => AppError::ImpossibleOptions(why.to_string()),
         other => {
             tracing::error!(error = %other, "engine error");
             AppError::Internal
@@ -86,7 +126,20 @@ mod tests {
     #[test]
     fn a_tiny_corpus_still_generates() {
         let model = train_from_text(&Tokenizer::fallback(), "only one tweet here").unwrap();
-        assert_eq!(generate(&decode(&model.bytes).unwrap()).unwrap(), "only one tweet here");
+        let options = GenerateOptions::default();
+        assert_eq!(generate(&decode(&model.bytes).unwrap(), options).unwrap(), "only one tweet here");
+    }
+
+    #[test]
+    fn options_come_from_the_form_fields() {
+        let tokenizer = Tokenizer::fallback();
+        let defaults = options(&tokenizer, "", " ").unwrap();
+        assert_eq!((defaults.max_chars, defaults.start), (Some(DEFAULT_MAX_CHARS), None));
+        assert_eq!(options(&tokenizer, " 30 ", "").unwrap().max_chars, Some(30));
+        assert!(options(&tokenizer, "", "今日は").unwrap().start.is_some());
+        for bad in ["9", "281", "ten", "-5"] {
+            assert!(matches!(options(&tokenizer, bad, ""), Err(AppError::InvalidMaxChars { .. })), "{bad}");
+        }
     }
 
     #[test]

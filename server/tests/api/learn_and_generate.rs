@@ -180,3 +180,33 @@ async fn a_retrain_through_one_instance_is_seen_by_another() {
         assert!(app.generated_text("dana").await.starts_with("dogs"));
     }
 }
+
+#[tokio::test]
+async fn generation_options_are_applied_and_bad_ones_explained() {
+    let app = spawn_app().await;
+    let tweets = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog all day long";
+    app.train("erin", tweets).await;
+    let generate = |fields: &'static [(&'static str, &'static str)]| {
+        app.client
+            .post(format!("{}/api/generate_tweet", app.address))
+            .header(header::ACCEPT, "application/json")
+            .form(fields)
+            .send()
+    };
+    for _ in 0..10 {
+        let response = generate(&[("screen_name", "erin"), ("max_chars", "20"), ("start", "")]).await.unwrap();
+        let text = response.json::<serde_json::Value>().await.unwrap()["text"].as_str().unwrap().to_string();
+        assert!(text.chars().count() <= 20, "{text}");
+        let response = generate(&[("screen_name", "erin"), ("start", "dog")]).await.unwrap();
+        let text = response.json::<serde_json::Value>().await.unwrap()["text"].as_str().unwrap().to_string();
+        assert!(text.starts_with("dog "), "{text}");
+    }
+    let unknown = generate(&[("screen_name", "erin"), ("start", "zebra")]).await.unwrap();
+    assert_eq!(unknown.status(), 422);
+    assert!(unknown.text().await.unwrap().contains("zebra"));
+    let bad_length = generate(&[("screen_name", "erin"), ("max_chars", "1000")]).await.unwrap();
+    assert_eq!(bad_length.status(), 422);
+    let too_long_start =
+        generate(&[("screen_name", "erin"), ("max_chars", "10"), ("start", "a cat ran after the dog")]);
+    assert_eq!(too_long_start.await.unwrap().status(), 422);
+}
