@@ -128,9 +128,10 @@ impl<'m> Blend<'m> {
         validate(options)?;
         let start = options.start.as_ref();
         let start_texts: Vec<&str> = start.map_or(Vec::new(), |s| s.tokens.iter().map(|(t, _)| t.as_str()).collect());
-        let begin = self.begin(start)?;
+        // Each part's ids of the start words (looked up once: a single model scans its vocabulary).
         let start_ids: Vec<Vec<Option<u32>>> =
             (0..self.parts.len()).map(|part| start_texts.iter().map(|t| self.local_id(part, t)).collect()).collect();
+        let begin = self.begin(start, &start_ids)?;
         for _ in 0..options.tries {
             let Some(picks) = self.walk(&begin, &start_texts, options, rng) else { continue };
             let text = self.render(start, &picks);
@@ -172,7 +173,7 @@ impl<'m> Blend<'m> {
 
     /// Where walks start, per part: the corpus positions the first generated
     /// token may be drawn from.
-    fn begin(&self, start: Option<&StartWords>) -> Result<Vec<Candidates>, Error> {
+    fn begin(&self, start: Option<&StartWords>, start_ids: &[Vec<Option<u32>>]) -> Result<Vec<Candidates>, Error> {
         let Some(start) = start else {
             return Ok(self.parts.iter().map(|(model, _)| Candidates::Ranks(model.start_group())).collect());
         };
@@ -180,8 +181,7 @@ impl<'m> Blend<'m> {
         let begin = (0..self.parts.len())
             .map(|part| {
                 let model = self.parts[part].0;
-                let Some(ids) = start.tokens.iter().map(|(t, _)| self.local_id(part, t)).collect::<Option<Vec<u32>>>()
-                else {
+                let Some(ids) = start_ids[part].iter().copied().collect::<Option<Vec<u32>>>() else {
                     return Candidates::Positions(Vec::new());
                 };
                 let candidates = continuations(model, &ids, start.strict);
