@@ -15,6 +15,15 @@ pub struct Profile {
     pub sentences: i32,
     /// "YYYY-MM-DD HH:MM UTC"
     pub trained_at: String,
+    /// Only the owner may generate from a protected account's model.
+    pub protected: bool,
+}
+
+/// The signed-in visitor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub screen_name: String,
+    pub protected: bool,
 }
 
 /// A generated tweet, kept so that it has a permalink.
@@ -23,6 +32,39 @@ pub struct Generated {
     pub id: i64,
     pub screen_name: String,
     pub text: String,
+    /// The tweet's page, absolute (for sharing).
+    pub permalink: String,
+}
+
+impl Generated {
+    /// X's "post" intent, filled with the tweet, #tweetgen and the link back.
+    pub fn post_to_x_url(&self) -> String {
+        format!(
+            "https://x.com/intent/post?text={}&hashtags=tweetgen&url={}",
+            percent_encode(&self.text),
+            percent_encode(&self.permalink)
+        )
+    }
+}
+
+/// One line of the ranking.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ranked {
+    pub screen_name: String,
+    pub generations: i64,
+}
+
+/// RFC 3986 query encoding: everything but the unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }
 
 /// The generator's length option, in characters: a tweet is at most 280.
@@ -60,16 +102,69 @@ pub async fn get_profile(screen_name: String) -> Result<Option<Profile>, AppErro
     .await
 }
 
-/// Learns from pasted tweets, one per line, replacing the user's previous model.
+/// The signed-in visitor, if any.
+#[server(endpoint = "current_viewer")]
+pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
+    use crate::ssr::{with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        Ok(state.viewer().await?.map(|user| Viewer { screen_name: user.screen_name, protected: user.protected }))
+    })
+    .await
+}
+
+/// Learns from the signed-in user's pasted tweets, one per line, replacing their
+/// previous model (at most once per retrain interval).
 #[server(endpoint = "train_model")]
-pub async fn train_model(screen_name: String, tweets: String) -> Result<(), AppError> {
+pub async fn train_model(tweets: String) -> Result<(), AppError> {
     use crate::ssr::{store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let trained = training::train_from_paste(state.tokenizer.clone(), &screen_name, tweets).await?;
-        store::save_model(&state.pool, &screen_name, &trained).await?;
-        leptos_axum::redirect(&format!("/@{screen_name}"));
+        let user = state.signed_in().await?;
+        // Refused before spending the CPU; checked again when saving.
+        if let Some(too_soon) =
+            store::retrain_too_soon(&state.pool, user.user_id, state.config.retrain_interval).await?
+        {
+            return Err(too_soon);
+        }
+        let trained = training::train_from_paste(state.tokenizer.clone(), tweets).await?;
+        store::save_model(&state.pool, user.user_id, &trained, state.config.retrain_interval).await?;
+        leptos_axum::redirect(&format!("/@{}", user.screen_name));
         Ok(())
+    })
+    .await
+}
+
+/// Deletes the signed-in user's model, the tweets generated from it and their
+/// sessions, then signs them out.
+#[server(endpoint = "delete_my_data")]
+pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), AppError> {
+    use crate::ssr::{session, store, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        let user = state.signed_in().await?;
+        if confirm != "yes" {
+            return Err(AppError::DeleteNotConfirmed);
+        }
+        store::delete_user(&state.pool, user.user_id).await?;
+        state.models.remove(user.user_id);
+        tracing::info!(user_id = user.user_id, "deleted a user's data");
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.append_header(http::header::SET_COOKIE, session::clearing_cookie());
+        }
+        leptos_axum::redirect("/?deleted=1");
+        Ok(())
+    })
+    .await
+}
+
+/// The 10 users most generated from by others in the last 7 days.
+#[server(endpoint = "ranking")]
+pub async fn ranking() -> Result<Vec<Ranked>, AppError> {
+    use crate::ssr::{store, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        store::ranking(&state.pool, 7, 10).await
     })
     .await
 }
@@ -82,39 +177,59 @@ pub async fn generate_tweet(
     #[server(default)] max_chars: String,
     #[server(default)] start: String,
 ) -> Result<Generated, AppError> {
-    use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
+    use crate::ssr::{check_access, is_plain_form_post, store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
         let options = training::options(&state.tokenizer, &max_chars, &start)?;
         let stored = store::model_version(&state.pool, &screen_name)
             .await?
             .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
+        let viewer = state.viewer().await?;
+        let generated_by = viewer.as_ref().map(|viewer| viewer.user_id);
+        check_access(&stored.screen_name, stored.user_id, stored.protected, generated_by)?;
         let model = training::cached_model(&state, &stored).await?;
         let text = training::generate(&model, options)?;
-        let (user_id, screen_name) = (stored.user_id, stored.screen_name);
-        let id = store::record_generation(&state.pool, user_id, &text).await?;
+        let id = store::record_generation(&state.pool, stored.user_id, generated_by, &text).await?;
         // Without JavaScript the result reaches the page as a permalink.
         if is_plain_form_post() {
-            leptos_axum::redirect(&format!("/@{screen_name}?tweet={id}"));
+            leptos_axum::redirect(&format!("/@{}?tweet={id}", stored.screen_name));
         }
-        Ok(Generated { id, screen_name, text })
+        Ok(state.generated(id, stored.screen_name, text))
     })
     .await
 }
 
 #[server(endpoint = "get_generation")]
 pub async fn get_generation(screen_name: String, id: i64) -> Result<Generated, AppError> {
-    use crate::ssr::{store, with_status, AppState};
+    use crate::ssr::{check_access, store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        store::generation(&state.pool, &screen_name, id).await?.ok_or(AppError::UnknownGeneration)
+        let stored = store::generation(&state.pool, &screen_name, id).await?.ok_or(AppError::UnknownGeneration)?;
+        let viewer = state.viewer().await?;
+        check_access(&stored.screen_name, stored.owner_id, stored.protected, viewer.map(|viewer| viewer.user_id))?;
+        Ok(state.generated(stored.id, stored.screen_name, stored.text))
     })
     .await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_valid_screen_name;
+    use super::*;
+
+    #[test]
+    fn the_post_to_x_link_carries_text_hashtag_and_page() {
+        let tweet = Generated {
+            id: 7,
+            screen_name: "a".into(),
+            text: "今日は晴れ & rain?".into(),
+            permalink: "https://tweetgen.example/@a?tweet=7".into(),
+        };
+        assert_eq!(
+            tweet.post_to_x_url(),
+            "https://x.com/intent/post?text=%E4%BB%8A%E6%97%A5%E3%81%AF%E6%99%B4%E3%82%8C%20%26%20rain%3F\
+             &hashtags=tweetgen&url=https%3A%2F%2Ftweetgen.example%2F%40a%3Ftweet%3D7"
+        );
+    }
 
     #[test]
     fn screen_names_follow_x_rules() {

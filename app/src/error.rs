@@ -30,10 +30,26 @@ pub enum AppError {
     ImpossibleOptions(String),
     #[error("That generated tweet does not exist.")]
     UnknownGeneration,
+    #[error("Please sign in with X first.")]
+    SignInRequired,
+    #[error("@{0} is a protected account: only its owner can generate.")]
+    ProtectedAccount(String),
+    #[error("Tick the box to confirm that everything should be deleted.")]
+    DeleteNotConfirmed,
+    #[error("You trained recently: you can train again in {}.", english_duration(*.minutes))]
+    RetrainTooSoon { minutes: u64 },
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     #[error("The request failed: {0}")]
     Request(String),
+}
+
+fn english_duration(minutes: u64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
 }
 
 impl FromServerFnError for AppError {
@@ -58,8 +74,12 @@ impl AppError {
             | AppError::GenerationFailed
             | AppError::InvalidMaxChars { .. }
             | AppError::UnknownStartWords(_)
-            | AppError::ImpossibleOptions(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | AppError::ImpossibleOptions(_)
+            | AppError::DeleteNotConfirmed => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
+            AppError::SignInRequired => StatusCode::UNAUTHORIZED,
+            AppError::ProtectedAccount(_) => StatusCode::FORBIDDEN,
+            AppError::RetrainTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Request(_) => StatusCode::BAD_REQUEST,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

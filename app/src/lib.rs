@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod error;
+pub mod i18n;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+use i18n::Lang;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -16,9 +18,11 @@ use leptos_router::{
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The hydrating client reads the language back from here.
+    let lang = request_lang();
     view! {
         <!DOCTYPE html>
-        <html lang="ja">
+        <html lang=lang.code()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -34,25 +38,49 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The request's language: the switch's cookie, else Accept-Language, else Japanese.
+#[cfg(feature = "ssr")]
+fn request_lang() -> Lang {
+    ssr::request_lang()
+}
+
+/// The language the server rendered the page in.
+#[cfg(not(feature = "ssr"))]
+fn request_lang() -> Lang {
+    document()
+        .document_element()
+        .and_then(|html| html.get_attribute("lang"))
+        .and_then(|code| Lang::from_code(&code))
+        .unwrap_or(Lang::Ja)
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(request_lang());
     view! {
         <Stylesheet id="leptos" href="/pkg/tweetgen.css"/>
         <Title text="tweetgen"/>
         <Router>
-            <header class="site-header">
-                <a href="/" class="brand">"tweetgen"</a>
-            </header>
-            <main>
-                <Routes fallback=pages::NotFound>
-                    <Route path=StaticSegment("") view=pages::HomePage/>
-                    // "/@screen_name": the router has no prefix segments, so the page
-                    // takes the whole segment and checks the "@". Rendered whole before
-                    // sending, so that an unknown user gets a real 404 status.
-                    <Route path=ParamSegment("handle") view=pages::UserPage ssr=SsrMode::Async/>
-                </Routes>
-            </main>
+            <Layout/>
         </Router>
+    }
+}
+
+/// Every page: the header and the routed content, sharing who is signed in.
+#[component]
+fn Layout() -> impl IntoView {
+    pages::provide_viewer();
+    view! {
+        <pages::SiteHeader/>
+        <main>
+            <Routes fallback=pages::NotFound>
+                <Route path=StaticSegment("") view=pages::HomePage/>
+                // "/@screen_name": the router has no prefix segments, so the page
+                // takes the whole segment and checks the "@". Rendered whole before
+                // sending, so that an unknown user gets a real 404 status.
+                <Route path=ParamSegment("handle") view=pages::UserPage ssr=SsrMode::Async/>
+            </Routes>
+        </main>
     }
 }

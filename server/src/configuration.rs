@@ -15,6 +15,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub markov: MarkovSettings,
+    pub auth: AuthSettings,
+    pub learning: LearningSettings,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
 }
@@ -28,11 +30,14 @@ pub struct ServerSettings {
     /// Largest request body accepted, in bytes. A browser percent-encodes a form,
     /// tripling Japanese text, so this must exceed 3 × the paste limit.
     pub max_body_bytes: usize,
+    /// The site's address as visitors see it (`https://tweetgen.example`), for
+    /// share links, card images and the OAuth redirect. Unset: the bound address.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3000, max_body_bytes: 8 * 1024 * 1024 }
+        Self { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3000, max_body_bytes: 8 * 1024 * 1024, public_url: None }
     }
 }
 
@@ -132,6 +137,65 @@ impl MarkovSettings {
                 Ok(tweetgen_markov::Tokenizer::fallback())
             }
         }
+    }
+}
+
+/// "Sign in with X" (OAuth 2.0 authorization code with PKCE).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The X app's OAuth 2.0 client id. Empty: sign-in is unavailable (unless `standin`).
+    pub client_id: String,
+    /// Only for a confidential client (sent as HTTP Basic auth); public clients have none.
+    pub client_secret: Option<String>,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// Answers `{"data": {"id", "username", "protected"}}` for the access token.
+    pub user_url: String,
+    /// Serve a stand-in for X's sign-in at `/standin-x/` and use it: for
+    /// development and tests, where X cannot be reached. Never in production.
+    pub standin: bool,
+    pub session_days: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: None,
+            authorize_url: "https://x.com/i/oauth2/authorize".into(),
+            token_url: "https://api.x.com/2/oauth2/token".into(),
+            user_url: "https://api.x.com/2/users/me?user.fields=protected".into(),
+            standin: false,
+            session_days: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("authorize_url", &self.authorize_url)
+            .field("token_url", &self.token_url)
+            .field("user_url", &self.user_url)
+            .field("standin", &self.standin)
+            .field("session_days", &self.session_days)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearningSettings {
+    /// Seconds a user waits between two trainings (the old service: a day).
+    pub retrain_interval_secs: u64,
+}
+
+impl Default for LearningSettings {
+    fn default() -> Self {
+        Self { retrain_interval_secs: 24 * 60 * 60 }
     }
 }
 

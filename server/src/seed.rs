@@ -1,6 +1,8 @@
 //! Demo users, trained from the corpus in `server/demo/` (written for this
 //! project), so that a fresh dev server has voices to try.
 
+use std::time::Duration;
+
 use tweetgen_app::ssr::{store, training, AppState};
 use tweetgen_markov::Model;
 
@@ -21,7 +23,8 @@ pub async fn seed_demo_users(state: &AppState) -> anyhow::Result<()> {
             }
         }
         let model = training::train_from_text(&state.tokenizer, corpus)?;
-        store::save_model(&state.pool, screen_name, &model).await?;
+        let user_id = store::ensure_user(&state.pool, screen_name).await?;
+        store::save_model(&state.pool, user_id, &model, Duration::ZERO).await?;
         tracing::info!(screen_name, sentences = model.sentences, "seeded demo user");
     }
     Ok(())

@@ -2,9 +2,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::{extract::DefaultBodyLimit, routing::get, Router};
+use axum::{
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{get, post},
+    Router,
+};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::PgPoolOptions;
@@ -14,10 +20,12 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use tweetgen_app::ssr::{cache::ModelCache, AppState};
+use tweetgen_app::ssr::{cache::ModelCache, session, AppConfig, AppState};
 use tweetgen_app::{shell, App};
 
-use crate::{configuration::Settings, routes, seed};
+use crate::configuration::{AuthSettings, Settings};
+use crate::routes::auth::{self, SignIn};
+use crate::{routes, seed, x_standin};
 
 pub struct Application {
     listener: TcpListener,
@@ -40,19 +48,40 @@ impl Application {
         if settings.database.migrate {
             sqlx::migrate!("../migrations").run(&pool).await.context("applying database migrations")?;
         }
-        let tokenizer = Arc::new(settings.markov.tokenizer()?);
-        let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
-        let state = AppState { pool, tokenizer, models };
-        if settings.seed_demo_users {
-            seed::seed_demo_users(&state).await?;
-        }
-
         let listener = TcpListener::bind(settings.server.address())
             .await
             .with_context(|| format!("binding {}", settings.server.address()))?;
+        let address = listener.local_addr()?;
+        let public_url = match &settings.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{address}"),
+        };
+
+        let config = AppConfig {
+            public_url: public_url.clone(),
+            session_lifetime: Duration::from_secs(settings.auth.session_days * 24 * 60 * 60),
+            retrain_interval: Duration::from_secs(settings.learning.retrain_interval_secs),
+        };
+        let tokenizer = Arc::new(settings.markov.tokenizer()?);
+        let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
+        let state = AppState { pool, tokenizer, models, config: Arc::new(config) };
+        if settings.seed_demo_users {
+            seed::seed_demo_users(&state).await?;
+        }
+        tokio::spawn(purge_expired_sessions(state.pool.clone()));
+
+        let mut auth = settings.auth.clone();
+        if auth.standin {
+            tracing::warn!("auth.standin: signing in against the built-in stand-in for X, not X itself");
+            auth = standin_settings(auth, &public_url, address);
+        }
+        let sign_in = SignIn::new(state.clone(), &auth, &public_url)?;
         let mut leptos_options = get_configuration(None)?.leptos_options;
-        leptos_options.site_addr = listener.local_addr()?;
-        let router = router(leptos_options, state.clone(), settings.server.max_body_bytes);
+        leptos_options.site_addr = address;
+        let mut router = router(leptos_options, state.clone(), sign_in, settings.server.max_body_bytes);
+        if auth.standin {
+            router = router.nest("/standin-x", x_standin::router(&auth.client_id));
+        }
         Ok(Self { listener, router, state })
     }
 
@@ -71,11 +100,48 @@ impl Application {
     }
 }
 
-fn router(leptos_options: LeptosOptions, state: AppState, max_body_bytes: usize) -> Router {
+/// Points sign-in at the stand-in served by this same server: the browser goes
+/// to the public address, the server calls itself on the bound one.
+fn standin_settings(auth: AuthSettings, public_url: &str, address: SocketAddr) -> AuthSettings {
+    let own = match address.ip().is_unspecified() {
+        true => SocketAddr::from(([127, 0, 0, 1], address.port())),
+        false => address,
+    };
+    let client_id = if auth.client_id.is_empty() { "tweetgen-standin".to_string() } else { auth.client_id };
+    AuthSettings {
+        client_id,
+        client_secret: None,
+        authorize_url: format!("{public_url}/standin-x/i/oauth2/authorize"),
+        token_url: format!("http://{own}/standin-x/2/oauth2/token"),
+        user_url: format!("http://{own}/standin-x/2/users/me?user.fields=protected"),
+        ..auth
+    }
+}
+
+/// Expired sessions and abandoned sign-ins, removed hourly by every instance
+/// (cheap, idempotent deletes on indexed columns).
+async fn purge_expired_sessions(pool: sqlx::PgPool) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        hourly.tick().await;
+        match session::purge_expired(&pool).await {
+            Ok(removed) => tracing::debug!(removed, "purged expired sessions"),
+            Err(error) => tracing::warn!(?error, "purging expired sessions"),
+        }
+    }
+}
+
+fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, max_body_bytes: usize) -> Router {
     let health = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .with_state(state.clone());
+    let auth = Router::new()
+        .route("/auth/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/logout", post(auth::logout))
+        .route("/lang/{code}", get(routes::switch_language))
+        .with_state(sign_in);
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -90,6 +156,8 @@ fn router(leptos_options: LeptosOptions, state: AppState, max_body_bytes: usize)
         .with_state(leptos_options);
     pages
         .merge(health)
+        .merge(auth)
+        .layer(middleware::from_fn(routes::refuse_cross_site_writes))
         // The first refuses oversized requests up front; the second lets server
         // functions read bodies up to the same size (axum's default is 2 MiB).
         .layer(RequestBodyLimitLayer::new(max_body_bytes))

@@ -1,21 +1,25 @@
+mod header;
 mod home;
 mod user;
 
+pub use header::{provide_viewer, SiteHeader};
 pub use home::HomePage;
 pub use user::UserPage;
 
 use leptos::prelude::*;
 
 use crate::error::AppError;
+use crate::i18n::texts;
 
 /// A 404 page (with a 404 status when rendered on the server).
 #[component]
 pub fn NotFound() -> impl IntoView {
     set_not_found_status();
+    let t = texts();
     view! {
         <section class="card">
-            <h1>"Page not found"</h1>
-            <p><a href="/">"Back to tweetgen"</a></p>
+            <h1>{t.not_found}</h1>
+            <p><a href="/">{t.back_home}</a></p>
         </section>
     }
 }
@@ -27,8 +31,8 @@ pub(crate) fn set_not_found_status() {
     }
 }
 
-/// An error message, announced to screen readers.
+/// An error message in the page's language, announced to screen readers.
 #[component]
 pub(crate) fn ErrorMessage(error: AppError) -> impl IntoView {
-    view! { <p class="error" role="alert">{error.to_string()}</p> }
+    view! { <p class="error" role="alert">{texts().error(&error)}</p> }
 }

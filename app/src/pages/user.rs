@@ -2,8 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::header::use_viewer;
 use super::{set_not_found_status, ErrorMessage, NotFound};
-use crate::api::{get_generation, get_profile, GenerateTweet, Generated, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE};
+use crate::api::{get_generation, get_profile, GenerateTweet, Generated, Profile, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE};
+use crate::i18n::texts;
 
 /// `/@screen_name`: the user's page, where anyone can generate a tweet in their voice.
 #[component]
@@ -26,27 +28,19 @@ fn UserProfile(screen_name: String) -> impl IntoView {
         },
         get_profile,
     );
-    let title = format!("@{screen_name} — tweetgen");
+    let t = texts();
     view! {
-        <Title text=title/>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Title text=t.page_title(&screen_name)/>
+        <Suspense fallback=move || view! { <p>{t.loading}</p> }>
             {move || Suspend::new(async move {
                 match profile.await {
-                    Ok(Some(profile)) => view! {
-                        <section class="card profile">
-                            <h1>{format!("@{}", profile.screen_name)}</h1>
-                            <p class="meta">
-                                {format!("Learned {} sentences · trained {}", profile.sentences, profile.trained_at)}
-                            </p>
-                            <Generator screen_name=profile.screen_name/>
-                        </section>
-                    }.into_any(),
+                    Ok(Some(profile)) => view! { <ProfileCard profile/> }.into_any(),
                     Ok(None) => {
                         set_not_found_status();
                         view! {
                             <section class="card">
-                                <h1>"Unknown user"</h1>
-                                <p>"Nobody by that name has taught tweetgen yet. "<a href="/">"Teach it yours"</a></p>
+                                <h1>{t.unknown_user_title}</h1>
+                                <p>{t.unknown_user_body}" "<a href="/">{t.teach_yours}</a></p>
                             </section>
                         }.into_any()
                     }
@@ -57,12 +51,45 @@ fn UserProfile(screen_name: String) -> impl IntoView {
     }
 }
 
+/// The profile and, for anyone allowed to, the generator.
+#[component]
+fn ProfileCard(profile: Profile) -> impl IntoView {
+    let t = texts();
+    let viewer = use_viewer();
+    let protected = profile.protected;
+    view! {
+        <section class="card profile">
+            <h1>
+                {format!("@{}", profile.screen_name)}
+                {protected.then(|| view! { <span class="badge">{t.protected_badge}</span> })}
+            </h1>
+            <p class="meta">{t.learned(profile.sentences, &profile.trained_at)}</p>
+            <Suspense>
+                {move || Suspend::new({
+                    let screen_name = profile.screen_name.clone();
+                    async move {
+                        let is_owner = viewer.await.ok().flatten().is_some_and(|viewer| {
+                            viewer.screen_name.eq_ignore_ascii_case(&screen_name)
+                        });
+                        if protected && !is_owner {
+                            view! { <p class="notice">{t.protected_notice}</p> }.into_any()
+                        } else {
+                            view! { <Generator screen_name/> }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
 /// The Generate button and the result. With JavaScript the result appears in
 /// place; without it the server redirects to `?tweet=ID`, which shows it.
 #[component]
 fn Generator(screen_name: String) -> impl IntoView {
     let generate = ServerAction::<GenerateTweet>::new();
     let query = use_query_map();
+    let t = texts();
     let linked = Resource::new(move || query.read().get("tweet").and_then(|id| id.parse::<i64>().ok()), {
         let screen_name = screen_name.clone();
         move |id| {
@@ -80,11 +107,11 @@ fn Generator(screen_name: String) -> impl IntoView {
             <input type="hidden" name="screen_name" value=screen_name/>
             <div class="options">
                 <label>
-                    "Start with "
-                    <input type="text" name="start" maxlength="50" placeholder="any words"/>
+                    {t.start_with}" "
+                    <input type="text" name="start" maxlength="50" placeholder=t.any_words/>
                 </label>
                 <label>
-                    "At most "
+                    {t.at_most}" "
                     <input
                         type="number"
                         name="max_chars"
@@ -92,11 +119,11 @@ fn Generator(screen_name: String) -> impl IntoView {
                         max=*MAX_CHARS_RANGE.end()
                         placeholder=DEFAULT_MAX_CHARS
                     />
-                    " characters"
+                    " "{t.characters}
                 </label>
             </div>
             <button type="submit" class="generate" disabled=move || generate.pending().get()>
-                {move || if generate.pending().get() { "Writing…" } else { "Generate" }}
+                {move || if generate.pending().get() { t.writing } else { t.generate }}
             </button>
         </ActionForm>
         <Suspense>
@@ -114,11 +141,13 @@ fn Generator(screen_name: String) -> impl IntoView {
 
 #[component]
 fn TweetCard(tweet: Generated) -> impl IntoView {
+    let post_to_x = tweet.post_to_x_url();
     view! {
         <article class="tweet-card" data-testid="generated-tweet">
             <p class="tweet-text">{tweet.text}</p>
             <footer class="meta">
                 <a href=format!("/@{}?tweet={}", tweet.screen_name, tweet.id)>{format!("@{} · #{}", tweet.screen_name, tweet.id)}</a>
+                <a href=post_to_x class="post-to-x" target="_blank" rel="noopener noreferrer">{texts().post_to_x}</a>
             </footer>
         </article>
     }

@@ -66,6 +66,12 @@ impl ModelCache {
         }
     }
 
+    /// Frees a deleted user's model now (other instances never serve it either:
+    /// every use checks the stored version first; they free it when it ages out).
+    pub fn remove(&self, user_id: i64) {
+        self.lock().remove(user_id);
+    }
+
     pub fn cached_bytes(&self) -> usize {
         self.lock().bytes
     }

@@ -1,16 +1,20 @@
 //! Server-only code: state, storage, training. Never compiled into the wasm bundle.
 
 pub mod cache;
+pub mod session;
 pub mod store;
 pub mod training;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use leptos::prelude::*;
 use sqlx::PgPool;
 use tweetgen_markov::Tokenizer;
 
+use crate::api::Generated;
 use crate::error::AppError;
+use crate::i18n::{Lang, LANG_COOKIE};
 
 /// What every request handler and server function can reach.
 #[derive(Clone, Debug)]
@@ -19,6 +23,18 @@ pub struct AppState {
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
     pub models: Arc<cache::ModelCache>,
+    pub config: Arc<AppConfig>,
+}
+
+/// Settings the app's code needs (the server reads them from its configuration).
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// The site's absolute URL without a trailing slash (`https://tweetgen.example`):
+    /// share links, card images and the OAuth redirect are built from it.
+    pub public_url: String,
+    pub session_lifetime: Duration,
+    /// How long a user waits between two trainings (the old service: 24 h).
+    pub retrain_interval: Duration,
 }
 
 impl AppState {
@@ -28,6 +44,45 @@ impl AppState {
             AppError::Internal
         })
     }
+
+    /// The signed-in visitor of the current request, if any.
+    pub async fn viewer(&self) -> Result<Option<session::SessionUser>, AppError> {
+        match use_context::<http::request::Parts>() {
+            Some(parts) => session::user_from_headers(&self.pool, &parts.headers).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A generated tweet as the API returns it, with its absolute permalink.
+    pub fn generated(&self, id: i64, screen_name: String, text: String) -> Generated {
+        let permalink = format!("{}/@{screen_name}?tweet={id}", self.config.public_url);
+        Generated { id, screen_name, text, permalink }
+    }
+
+    /// The signed-in visitor, or the error that asks them to sign in.
+    pub async fn signed_in(&self) -> Result<session::SessionUser, AppError> {
+        self.viewer().await?.ok_or(AppError::SignInRequired)
+    }
+}
+
+/// The request's language: the switch's cookie, else Accept-Language, else Japanese.
+pub fn request_lang() -> Lang {
+    let Some(parts) = use_context::<http::request::Parts>() else { return Lang::Ja };
+    let chosen = session::cookie(&parts.headers, LANG_COOKIE).and_then(|code| Lang::from_code(&code));
+    let accepted = || {
+        let header = parts.headers.get(http::header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+        Lang::from_accept_language(header)
+    };
+    chosen.or_else(accepted).unwrap_or(Lang::Ja)
+}
+
+/// Anyone may generate from a public account's model; only the owner from a
+/// protected one's.
+pub fn check_access(screen_name: &str, owner_id: i64, protected: bool, viewer_id: Option<i64>) -> Result<(), AppError> {
+    if protected && viewer_id != Some(owner_id) {
+        return Err(AppError::ProtectedAccount(screen_name.to_string()));
+    }
+    Ok(())
 }
 
 /// Runs a server function's body and gives its error the right HTTP status (a

@@ -1,22 +1,25 @@
 //! PostgreSQL access. Screen names match case-insensitively, as on X.
 
+use std::time::Duration;
+
 use sqlx::PgPool;
 
 use super::training::TrainedModel;
-use crate::api::{Generated, Profile};
+use crate::api::{Profile, Ranked};
 use crate::error::AppError;
 
-const PROFILE_COLUMNS: &str =
-    "u.screen_name, m.sentences, to_char(m.trained_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC'";
+const PROFILE_COLUMNS: &str = "u.screen_name, m.sentences, \
+     to_char(m.trained_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', u.protected";
 
-fn profile_from_row((screen_name, sentences, trained_at): (String, i32, String)) -> Profile {
-    Profile { screen_name, sentences, trained_at }
+fn profile_from_row((screen_name, sentences, trained_at, protected): (String, i32, String, bool)) -> Profile {
+    Profile { screen_name, sentences, trained_at, protected }
 }
 
-/// Users with a model, most recently trained first.
+/// Users with a model, most recently trained first; protected accounts are not listed.
 pub async fn trained_users(pool: &PgPool, limit: i64) -> Result<Vec<Profile>, AppError> {
     let rows = sqlx::query_as(&format!(
-        "SELECT {PROFILE_COLUMNS} FROM users u JOIN models m ON m.user_id = u.id ORDER BY m.trained_at DESC LIMIT $1"
+        "SELECT {PROFILE_COLUMNS} FROM users u JOIN models m ON m.user_id = u.id WHERE NOT u.protected
+         ORDER BY m.trained_at DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(pool)
@@ -34,30 +37,106 @@ pub async fn profile(pool: &PgPool, screen_name: &str) -> Result<Option<Profile>
     Ok(row.map(profile_from_row))
 }
 
-/// Creates the user if needed and replaces their model, in one transaction: a
-/// failure leaves the previous model in place.
-pub async fn save_model(pool: &PgPool, screen_name: &str, model: &TrainedModel) -> Result<(), AppError> {
-    let mut tx = pool.begin().await?;
+/// The user of a screen name, created if missing (the demo users).
+pub async fn ensure_user(pool: &PgPool, screen_name: &str) -> Result<i64, AppError> {
     let (user_id,): (i64,) = sqlx::query_as(
         "INSERT INTO users (screen_name) VALUES ($1)
          ON CONFLICT ((lower(screen_name))) DO UPDATE SET screen_name = EXCLUDED.screen_name
          RETURNING id",
     )
     .bind(screen_name)
+    .fetch_one(pool)
+    .await?;
+    Ok(user_id)
+}
+
+/// The user signed in from X, created or brought up to date (X lets people change
+/// their screen name and protect their account).
+pub async fn upsert_x_user(
+    pool: &PgPool,
+    x_user_id: &str,
+    screen_name: &str,
+    protected: bool,
+) -> Result<i64, AppError> {
+    let mut tx = pool.begin().await?;
+    // Screen names are unique on X at any moment: a row still holding this one
+    // under another X account is stale (its owner renamed; or a demo user), and
+    // its page would show someone else's voice under this name.
+    let stale = sqlx::query("DELETE FROM users WHERE lower(screen_name) = lower($1) AND x_user_id IS DISTINCT FROM $2")
+        .bind(screen_name)
+        .bind(x_user_id)
+        .execute(&mut *tx)
+        .await?;
+    if stale.rows_affected() > 0 {
+        tracing::warn!(screen_name, "removed a stale user holding a screen name now signed in from another X account");
+    }
+    let (user_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO users (screen_name, x_user_id, protected) VALUES ($1, $2, $3)
+         ON CONFLICT (x_user_id) DO UPDATE SET screen_name = EXCLUDED.screen_name, protected = EXCLUDED.protected
+         RETURNING id",
+    )
+    .bind(screen_name)
+    .bind(x_user_id)
+    .bind(protected)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
+    tx.commit().await?;
+    Ok(user_id)
+}
+
+/// Replaces the user's model unless the previous one is younger than
+/// `min_interval` (checked in the same statement, so two trainings racing through
+/// two instances cannot both pass). A failure leaves the previous model in place.
+pub async fn save_model(
+    pool: &PgPool,
+    user_id: i64,
+    model: &TrainedModel,
+    min_interval: Duration,
+) -> Result<(), AppError> {
+    let saved = sqlx::query(
         "INSERT INTO models (user_id, data, sentences) VALUES ($1, $2, $3)
          ON CONFLICT (user_id) DO UPDATE
          SET data = EXCLUDED.data, sentences = EXCLUDED.sentences,
-             version = models.version + 1, trained_at = now()",
+             version = models.version + 1, trained_at = now()
+         WHERE models.trained_at <= now() - make_interval(secs => $4)",
     )
     .bind(user_id)
     .bind(&model.bytes)
     .bind(model.sentences)
-    .execute(&mut *tx)
+    .bind(min_interval.as_secs_f64())
+    .execute(pool)
     .await?;
-    tx.commit().await?;
+    if saved.rows_affected() == 0 {
+        return Err(retrain_too_soon(pool, user_id, min_interval).await?.unwrap_or(AppError::Internal));
+    }
+    Ok(())
+}
+
+/// The error to give someone who trained less than `min_interval` ago, if they did.
+pub async fn retrain_too_soon(
+    pool: &PgPool,
+    user_id: i64,
+    min_interval: Duration,
+) -> Result<Option<AppError>, AppError> {
+    let wait: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM trained_at + make_interval(secs => $2) - now())::float8
+         FROM models WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .bind(min_interval.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    Ok(wait
+        .filter(|seconds| *seconds > 0.0)
+        .map(|seconds| AppError::RetrainTooSoon { minutes: (seconds / 60.0).ceil() as u64 }))
+}
+
+/// Deletes the user and everything derived from their tweets: the model, the
+/// tweets generated from it, their sessions (foreign keys cascade). Their
+/// generations from other people's models stay, anonymised. Identity ids are
+/// never reused, so no cache can mistake a later user for this one.
+pub async fn delete_user(pool: &PgPool, user_id: i64) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(pool).await?;
     Ok(())
 }
 
@@ -67,18 +146,19 @@ pub struct StoredModel {
     /// As the user spells it.
     pub screen_name: String,
     pub version: i64,
+    pub protected: bool,
 }
 
 /// Which model a screen name has, without reading the model itself.
 pub async fn model_version(pool: &PgPool, screen_name: &str) -> Result<Option<StoredModel>, AppError> {
-    let row: Option<(i64, String, i64)> = sqlx::query_as(
-        "SELECT u.id, u.screen_name, m.version FROM users u JOIN models m ON m.user_id = u.id \
+    let row: Option<(i64, String, i64, bool)> = sqlx::query_as(
+        "SELECT u.id, u.screen_name, m.version, u.protected FROM users u JOIN models m ON m.user_id = u.id \
          WHERE lower(u.screen_name) = lower($1)",
     )
     .bind(screen_name)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(user_id, screen_name, version)| StoredModel { user_id, screen_name, version }))
+    Ok(row.map(|(user_id, screen_name, version, protected)| StoredModel { user_id, screen_name, version, protected }))
 }
 
 /// The encoded model and the version it is (it may be newer than one read before).
@@ -86,23 +166,63 @@ pub async fn model_data(pool: &PgPool, user_id: i64) -> Result<Option<(i64, Vec<
     Ok(sqlx::query_as("SELECT version, data FROM models WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?)
 }
 
-pub async fn record_generation(pool: &PgPool, user_id: i64, text: &str) -> Result<i64, AppError> {
-    let (id,): (i64,) = sqlx::query_as("INSERT INTO generations (user_id, text) VALUES ($1, $2) RETURNING id")
-        .bind(user_id)
-        .bind(text)
-        .fetch_one(pool)
-        .await?;
+/// Records a tweet generated from `user_id`'s model, asked for by `generated_by`
+/// (the signed-in visitor; `None` for anyone else).
+pub async fn record_generation(
+    pool: &PgPool,
+    user_id: i64,
+    generated_by: Option<i64>,
+    text: &str,
+) -> Result<i64, AppError> {
+    let (id,): (i64,) =
+        sqlx::query_as("INSERT INTO generations (user_id, generated_by, text) VALUES ($1, $2, $3) RETURNING id")
+            .bind(user_id)
+            .bind(generated_by)
+            .bind(text)
+            .fetch_one(pool)
+            .await?;
     Ok(id)
 }
 
-pub async fn generation(pool: &PgPool, screen_name: &str, id: i64) -> Result<Option<Generated>, AppError> {
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT g.id, u.screen_name, g.text FROM generations g JOIN users u ON u.id = g.user_id
+/// A generated tweet, with its model's owner and whether they are protected, so
+/// that the caller can check access.
+pub async fn generation(pool: &PgPool, screen_name: &str, id: i64) -> Result<Option<StoredGeneration>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT g.id, u.screen_name, g.text, u.id AS owner_id, u.protected FROM generations g JOIN users u ON u.id = g.user_id
          WHERE g.id = $1 AND lower(u.screen_name) = lower($2)",
     )
     .bind(id)
     .bind(screen_name)
     .fetch_optional(pool)
+    .await?)
+}
+
+#[derive(sqlx::FromRow)]
+pub struct StoredGeneration {
+    pub id: i64,
+    pub screen_name: String,
+    pub text: String,
+    pub owner_id: i64,
+    pub protected: bool,
+}
+
+/// The users whose models were generated from most in the last `days` days,
+/// counting only generations asked for by someone other than the owner. Protected
+/// accounts are not shown.
+pub async fn ranking(pool: &PgPool, days: i32, limit: i64) -> Result<Vec<Ranked>, AppError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT u.screen_name, count(*) AS generations
+         FROM generations g JOIN users u ON u.id = g.user_id
+         WHERE g.created_at > now() - make_interval(days => $1)
+           AND g.generated_by IS DISTINCT FROM g.user_id
+           AND NOT u.protected
+         GROUP BY u.id, u.screen_name
+         ORDER BY generations DESC, u.screen_name
+         LIMIT $2",
+    )
+    .bind(days)
+    .bind(limit)
+    .fetch_all(pool)
     .await?;
-    Ok(row.map(|(id, screen_name, text)| Generated { id, screen_name, text }))
+    Ok(rows.into_iter().map(|(screen_name, generations)| Ranked { screen_name, generations }).collect())
 }

@@ -8,7 +8,7 @@ use tweetgen_markov::{
 
 use super::store::StoredModel;
 use super::AppState;
-use crate::api::{is_valid_screen_name, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES};
+use crate::api::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES};
 use crate::error::AppError;
 
 /// A model ready to store.
@@ -18,14 +18,7 @@ pub struct TrainedModel {
 }
 
 /// Validates the paste and trains on a blocking thread (training is CPU work).
-pub async fn train_from_paste(
-    tokenizer: Arc<Tokenizer>,
-    screen_name: &str,
-    text: String,
-) -> Result<TrainedModel, AppError> {
-    if !is_valid_screen_name(screen_name) {
-        return Err(AppError::InvalidScreenName);
-    }
+pub async fn train_from_paste(tokenizer: Arc<Tokenizer>, text: String) -> Result<TrainedModel, AppError> {
     if text.len() > MAX_PASTE_BYTES || text.lines().count() > MAX_PASTE_LINES {
         return Err(AppError::TooMuchText { max_lines: MAX_PASTE_LINES, max_kib: MAX_PASTE_BYTES / 1024 });
     }

@@ -1,15 +1,26 @@
-use reqwest::{header, redirect::Policy, Client, Response};
+use std::collections::HashMap;
+
+use reqwest::{header, redirect::Policy, Client, Response, Url};
+use tokio::sync::Mutex;
 use tweetgen_pgharness::PgCluster;
-use tweetgen_server::{configuration::Settings, startup::Application};
+use tweetgen_server::{
+    configuration::{AuthSettings, Settings},
+    startup::Application,
+    x_standin,
+};
 
 pub struct TestApp {
     pub address: String,
     pub pool: sqlx::PgPool,
     pub state: tweetgen_app::ssr::AppState,
-    /// Follows no redirects, so tests see where a form post sends the browser.
+    /// A visitor who is not signed in. Follows no redirects, so tests see where
+    /// a form post sends the browser.
     pub client: Client,
     pub cluster: PgCluster,
     database_url: String,
+    auth: AuthSettings,
+    /// Browsers signed in by screen name, each with its own cookie jar.
+    signed_in: Mutex<HashMap<String, Client>>,
 }
 
 /// A second app server on the same database, as behind a load balancer.
@@ -23,25 +34,51 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Tests retrain freely unless they test the limit.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let cluster = PgCluster::start().expect("starting PostgreSQL");
     let database_url = cluster.create_database("tweetgen").unwrap();
     let mut settings = Settings::default();
     settings.database.url = database_url.clone();
+    settings.auth = standin_x().await;
+    settings.learning.retrain_interval_secs = 0;
     customise(&mut settings);
+    let auth = settings.auth.clone();
     let (application, client) = start(settings).await;
     let address = format!("http://{}", application.address());
     let state = application.state().clone();
     let pool = state.pool.clone();
     tokio::spawn(application.run_until_stopped());
-    TestApp { address, pool, state, client, cluster, database_url }
+    TestApp { address, pool, state, client, cluster, database_url, auth, signed_in: Mutex::default() }
+}
+
+/// The stand-in for X's sign-in on its own loopback port (as X is another host),
+/// and the settings that point the app at it.
+async fn standin_x() -> AuthSettings {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let client_id = "tweetgen-test";
+    tokio::spawn(async move { axum::serve(listener, x_standin::router(client_id)).await });
+    AuthSettings {
+        client_id: client_id.into(),
+        authorize_url: format!("{base}/i/oauth2/authorize"),
+        token_url: format!("{base}/2/oauth2/token"),
+        user_url: format!("{base}/2/users/me?user.fields=protected"),
+        ..AuthSettings::default()
+    }
 }
 
 async fn start(mut settings: Settings) -> (Application, Client) {
     settings.database.acquire_timeout_ms = 1_000;
     settings.server.port = 0;
     let application = Application::build(settings).await.expect("building the app");
-    (application, Client::builder().redirect(Policy::none()).build().unwrap())
+    (application, browser())
+}
+
+/// A browser that asks for English pages (tests read the messages).
+fn browser() -> Client {
+    let headers = header::HeaderMap::from_iter([(header::ACCEPT_LANGUAGE, header::HeaderValue::from_static("en"))]);
+    Client::builder().redirect(Policy::none()).cookie_store(true).default_headers(headers).build().unwrap()
 }
 
 /// The text of a new tweet, asked for as the hydrated app asks.
@@ -71,6 +108,7 @@ impl TestApp {
     pub async fn another_instance(&self) -> Instance {
         let mut settings = Settings::default();
         settings.database.url = self.database_url.clone();
+        settings.auth = self.auth.clone();
         let (application, client) = start(settings).await;
         let address = format!("http://{}", application.address());
         tokio::spawn(application.run_until_stopped());
@@ -85,11 +123,17 @@ impl TestApp {
         self.client.get(format!("{}{path}", self.address)).header(header::ACCEPT, BROWSER_ACCEPT).send().await.unwrap()
     }
 
-    /// Posts a form the way a browser without JavaScript does.
+    /// Posts a form the way a browser without JavaScript does, not signed in.
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)], referer: &str) -> Response {
-        self.client
+        self.post_form_as(&self.client, path, fields, referer).await
+    }
+
+    /// Posts a form from `browser` the way a browser without JavaScript does.
+    pub async fn post_form_as(&self, browser: &Client, path: &str, fields: &[(&str, &str)], referer: &str) -> Response {
+        browser
             .post(format!("{}{path}", self.address))
             .header(header::ACCEPT, BROWSER_ACCEPT)
+            .header(header::ORIGIN, &self.address)
             .header(header::REFERER, format!("{}{referer}", self.address))
             .form(fields)
             .send()
@@ -97,8 +141,44 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Signs in as `screen_name` the way a browser does: the app sends it to the
+    /// stand-in's authorization page, the person agrees, the stand-in sends it
+    /// back with a code, and the app sets the session cookie.
+    pub async fn sign_in(&self, screen_name: &str, protected: bool) -> Client {
+        let browser = browser();
+        let login = browser.get(format!("{}/auth/login?return_to=/", self.address)).send().await.unwrap();
+        assert_eq!(login.status(), 303, "{:?}", login.text().await);
+        let authorize = Url::parse(location(&login)).unwrap();
+        let page = browser.get(authorize.clone()).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the stand-in accepted the authorization request");
+        let mut fields: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+        fields.extend([("decision".into(), "allow".into()), ("username".into(), screen_name.into())]);
+        if protected {
+            fields.push(("protected".into(), "true".into()));
+        }
+        let agreed = browser.post(authorize).form(&fields).send().await.unwrap();
+        let callback = location(&agreed).to_string();
+        assert!(callback.starts_with(&format!("{}/auth/callback?", self.address)), "{callback}");
+        let signed_in = browser.get(callback).send().await.unwrap();
+        assert_eq!(location(&signed_in), "/", "signed in and sent back");
+        browser
+    }
+
+    /// A browser signed in as `screen_name` (signed in once, then reused).
+    pub async fn as_user(&self, screen_name: &str) -> Client {
+        let mut signed_in = self.signed_in.lock().await;
+        if let Some(browser) = signed_in.get(screen_name) {
+            return browser.clone();
+        }
+        let browser = self.sign_in(screen_name, false).await;
+        signed_in.insert(screen_name.to_string(), browser.clone());
+        browser
+    }
+
+    /// Teaches `tweets` as the signed-in `screen_name`, without JavaScript.
     pub async fn train(&self, screen_name: &str, tweets: &str) -> Response {
-        self.post_form("/api/train_model", &[("screen_name", screen_name), ("tweets", tweets)], "/").await
+        let browser = self.as_user(screen_name).await;
+        self.post_form_as(&browser, "/api/train_model", &[("tweets", tweets)], "/").await
     }
 
     pub async fn model_version(&self, screen_name: &str) -> Option<i64> {
@@ -111,9 +191,13 @@ impl TestApp {
 
     /// Follows a redirect the way the browser would (absolute or relative).
     pub async fn follow(&self, response: &Response) -> String {
+        self.follow_as(&self.client, response).await
+    }
+
+    pub async fn follow_as(&self, browser: &Client, response: &Response) -> String {
         let target = location(response);
         let url = if target.starts_with('/') { format!("{}{target}", self.address) } else { target.to_string() };
-        self.client.get(url).header(header::ACCEPT, BROWSER_ACCEPT).send().await.unwrap().text().await.unwrap()
+        browser.get(url).header(header::ACCEPT, BROWSER_ACCEPT).send().await.unwrap().text().await.unwrap()
     }
 }
 

@@ -57,21 +57,21 @@ async fn the_hydrated_client_gets_error_statuses_that_say_whose_fault_it_is() {
     let call = |path: &'static str, fields: &'static [(&'static str, &'static str)]| {
         app.client.post(format!("{}{path}", app.address)).header(header::ACCEPT, "application/json").form(fields).send()
     };
-    let bad_name = call("/api/train_model", &[("screen_name", "no spaces"), ("tweets", "hello")]).await.unwrap();
-    assert_eq!(bad_name.status(), 422);
-    assert_eq!(bad_name.json::<serde_json::Value>().await.unwrap(), serde_json::json!("InvalidScreenName"));
+    let signed_out = call("/api/train_model", &[("tweets", "hello")]).await.unwrap();
+    assert_eq!(signed_out.status(), 401);
+    assert_eq!(signed_out.json::<serde_json::Value>().await.unwrap(), serde_json::json!("SignInRequired"));
     let unknown = call("/api/generate_tweet", &[("screen_name", "ghost")]).await.unwrap();
     assert_eq!(unknown.status(), 404);
 }
 
 #[tokio::test]
-async fn invalid_screen_name_is_explained_and_nothing_is_stored() {
+async fn learning_without_signing_in_is_explained_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let response = app.train("not valid!", TWEETS).await;
+    let response = app.post_form("/api/train_model", &[("tweets", TWEETS)], "/").await;
     assert_eq!(response.status(), 302);
     assert!(location(&response).contains("__err="), "back to the form with the error: {:?}", response.headers());
-    let page = app.follow(&response).await;
-    assert!(page.contains("A screen name is 1 to 15 letters, digits or underscores."), "{page}");
+    let home = app.follow(&response).await;
+    assert!(home.contains("Sign in with X to teach tweetgen your tweets."), "{home}");
     let (users,): (i64,) = sqlx::query_as("SELECT count(*) FROM users").fetch_one(&app.pool).await.unwrap();
     assert_eq!(users, 0);
 }
@@ -80,6 +80,7 @@ async fn invalid_screen_name_is_explained_and_nothing_is_stored() {
 async fn a_failed_retrain_keeps_the_previous_model() {
     let app = spawn_app().await;
     app.train("carol", TWEETS).await;
+    let carol = app.as_user("carol").await;
     let before: Vec<u8> = sqlx::query_scalar("SELECT data FROM models").fetch_one(&app.pool).await.unwrap();
 
     for (tweets, message) in [
@@ -87,12 +88,12 @@ async fn a_failed_retrain_keeps_the_previous_model() {
         ("   \n  ", "Paste at least one tweet"),
     ] {
         let response = app.train("carol", tweets).await;
-        let page = app.follow(&response).await;
+        let page = app.follow_as(&carol, &response).await;
         assert!(page.contains(message), "{page}");
     }
     let oversized = "長い文章です。\n".repeat(96_000);
     let response = app.train("carol", &oversized).await;
-    let page = app.follow(&response).await;
+    let page = app.follow_as(&carol, &response).await;
     assert!(page.contains("That is too much text to paste"), "{page}");
 
     let after: Vec<u8> = sqlx::query_scalar("SELECT data FROM models").fetch_one(&app.pool).await.unwrap();

@@ -1,0 +1,321 @@
+//! Japanese and English UI. The language comes from the `lang` cookie (the
+//! switch in the header sets it), else from Accept-Language, else Japanese. Every
+//! string lives in one `Texts` per language, so a missing translation does not
+//! compile.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+/// The cookie the language switch sets.
+pub const LANG_COOKIE: &str = "lang";
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::Ja, Lang::En];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|lang| lang.code().eq_ignore_ascii_case(code.trim()))
+    }
+
+    /// The supported language the browser prefers most (RFC 9110 quality values;
+    /// `en-US` counts as `en`). Ties keep the header's order.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(f32, Lang)> = None;
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim();
+            let quality = parts
+                .filter_map(|param| param.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let primary = tag.split('-').next().unwrap_or("");
+            if let Some(lang) = Lang::from_code(primary) {
+                if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {
+                    best = Some((quality, lang));
+                }
+            }
+        }
+        best.map(|(_, lang)| lang)
+    }
+
+    /// The language in which the app renders; provided by `App`.
+    pub fn current() -> Lang {
+        use_context::<Lang>().unwrap_or(Lang::Ja)
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::Ja => &JA,
+            Lang::En => &EN,
+        }
+    }
+
+    /// The name of the language, in that language (for the switch).
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::Ja => "日本語",
+            Lang::En => "English",
+        }
+    }
+}
+
+/// The texts of the current language.
+pub fn texts() -> &'static Texts {
+    Lang::current().texts()
+}
+
+pub struct Texts {
+    pub lang: Lang,
+    pub tagline: &'static str,
+    pub sign_in: &'static str,
+    pub sign_out: &'static str,
+    pub sign_in_to_learn: &'static str,
+    pub sign_in_failed: &'static str,
+    pub language: &'static str,
+    pub teach_title: &'static str,
+    pub paste_label: &'static str,
+    pub learn_button: &'static str,
+    pub learning: &'static str,
+    pub your_page: &'static str,
+    pub try_voices: &'static str,
+    pub nobody_yet: &'static str,
+    pub loading: &'static str,
+    pub ranking_title: &'static str,
+    pub ranking_empty: &'static str,
+    pub unknown_user_title: &'static str,
+    pub unknown_user_body: &'static str,
+    pub teach_yours: &'static str,
+    pub protected_badge: &'static str,
+    pub protected_notice: &'static str,
+    pub start_with: &'static str,
+    pub any_words: &'static str,
+    pub at_most: &'static str,
+    pub characters: &'static str,
+    pub generate: &'static str,
+    pub writing: &'static str,
+    pub post_to_x: &'static str,
+    pub delete_title: &'static str,
+    pub delete_explained: &'static str,
+    pub delete_confirm: &'static str,
+    pub delete_button: &'static str,
+    pub deleted: &'static str,
+    pub not_found: &'static str,
+    pub back_home: &'static str,
+}
+
+impl Texts {
+    pub fn paste_hint(&self, max_lines: usize) -> String {
+        match self.lang {
+            Lang::Ja => format!("ツイートを1行に1つずつ（{max_lines}行まで）"),
+            Lang::En => format!("Your tweets, one per line (up to {max_lines})"),
+        }
+    }
+
+    pub fn signed_in_as(&self, screen_name: &str) -> String {
+        match self.lang {
+            Lang::Ja => format!("@{screen_name} としてログイン中"),
+            Lang::En => format!("Signed in as @{screen_name}"),
+        }
+    }
+
+    pub fn learned(&self, sentences: i32, trained_at: &str) -> String {
+        match self.lang {
+            Lang::Ja => format!("{sentences}文を学習 · {trained_at}に学習"),
+            Lang::En => format!("Learned {sentences} sentences · trained {trained_at}"),
+        }
+    }
+
+    pub fn sentences(&self, sentences: i32) -> String {
+        match self.lang {
+            Lang::Ja => format!(" · {sentences}文"),
+            Lang::En => format!(" · {sentences} sentences"),
+        }
+    }
+
+    pub fn generations(&self, count: i64) -> String {
+        match self.lang {
+            Lang::Ja => format!("{count}回生成"),
+            Lang::En if count == 1 => "1 generation".to_string(),
+            Lang::En => format!("{count} generations"),
+        }
+    }
+
+    pub fn page_title(&self, screen_name: &str) -> String {
+        match self.lang {
+            Lang::Ja => format!("@{screen_name}っぽいツイートを生成 — tweetgen"),
+            Lang::En => format!("Tweets in the voice of @{screen_name} — tweetgen"),
+        }
+    }
+
+    /// The error, for people, in this language.
+    pub fn error(&self, error: &AppError) -> String {
+        match self.lang {
+            Lang::En => error.to_string(),
+            Lang::Ja => japanese_error(error),
+        }
+    }
+}
+
+fn japanese_error(error: &AppError) -> String {
+    match error {
+        AppError::InvalidScreenName => "スクリーンネームは英数字とアンダースコアの1〜15文字です。".into(),
+        AppError::NoTweets => "ツイートを1行に1つ以上貼り付けてください。".into(),
+        AppError::TooMuchText { max_lines, max_kib } => {
+            format!("貼り付けられる量を超えています（{max_lines}行・{max_kib} KiBまで）。")
+        }
+        AppError::LineTooLong { line, max_kib } => {
+            format!("{line}行目が長すぎます（1ツイート{max_kib} KiBまで）。")
+        }
+        AppError::NothingLearnable => {
+            "整理した後に学習できるツイートが残りませんでした（RT、リプライ、メンション、リンクは除きます）。".into()
+        }
+        AppError::UnknownUser(name) => format!("@{name} はまだ何も学習させていません。"),
+        AppError::GenerationFailed => "今回は生成できませんでした。もう一度試すか、ツイートを増やしてください。".into(),
+        AppError::InvalidMaxChars { min, max } => format!("最大文字数は{min}〜{max}の数で指定してください。"),
+        AppError::UnknownStartWords(words) => {
+            format!("学習したツイートに「{words}」がありません。別の書き出しを試してください。")
+        }
+        AppError::ImpossibleOptions(why) => format!("その条件では生成できません: {why}"),
+        AppError::UnknownGeneration => "その生成ツイートは存在しません。".into(),
+        AppError::SignInRequired => "Xでログインしてください。".into(),
+        AppError::DeleteNotConfirmed => "すべて削除してよいか、チェックを入れて確認してください。".into(),
+        AppError::ProtectedAccount(name) => {
+            format!("@{name} は非公開アカウントです。本人だけが生成できます。")
+        }
+        AppError::RetrainTooSoon { minutes } => {
+            format!("学習したばかりです。あと{}で再学習できます。", japanese_duration(*minutes))
+        }
+        AppError::Internal => "サーバー側で問題が起きました。もう一度お試しください。".into(),
+        AppError::Request(detail) => format!("リクエストに失敗しました: {detail}"),
+    }
+}
+
+fn japanese_duration(minutes: u64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m}分"),
+        (h, 0) => format!("{h}時間"),
+        (h, m) => format!("{h}時間{m}分"),
+    }
+}
+
+static JA: Texts = Texts {
+    lang: Lang::Ja,
+    tagline: "あなたのツイートを学習して、あなたっぽいツイートを書きます。",
+    sign_in: "Xでログイン",
+    sign_out: "ログアウト",
+    sign_in_to_learn: "Xでログインすると、あなたのツイートを学習させられます。",
+    sign_in_failed: "ログインできませんでした。もう一度お試しください。",
+    language: "言語",
+    teach_title: "ツイートを学習させる",
+    paste_label: "ツイートを貼り付ける",
+    learn_button: "学習する",
+    learning: "学習中…",
+    your_page: "あなたのページ",
+    try_voices: "みんなのツイートジェネレーター",
+    nobody_yet: "まだ誰も学習させていません。",
+    loading: "読み込み中…",
+    ranking_title: "ランキング（直近7日間）",
+    ranking_empty: "この7日間はまだ生成がありません。",
+    unknown_user_title: "ユーザーが見つかりません",
+    unknown_user_body: "その名前ではまだ誰も学習させていません。",
+    teach_yours: "あなたのツイートを学習させる",
+    protected_badge: "非公開",
+    protected_notice: "非公開アカウントです。本人だけが生成できます。",
+    start_with: "書き出し",
+    any_words: "指定なし",
+    at_most: "最大",
+    characters: "文字",
+    generate: "生成する",
+    writing: "生成中…",
+    post_to_x: "Xにポスト",
+    delete_title: "データの削除",
+    delete_explained: "学習したモデル、生成したツイート、ログイン情報をすべて削除します。元に戻せません。",
+    delete_confirm: "削除することを確認しました",
+    delete_button: "すべて削除する",
+    deleted: "データを削除しました。",
+    not_found: "ページが見つかりません",
+    back_home: "tweetgenへ戻る",
+};
+
+static EN: Texts = Texts {
+    lang: Lang::En,
+    tagline: "Teach it your tweets; it writes new ones in your voice.",
+    sign_in: "Sign in with X",
+    sign_out: "Sign out",
+    sign_in_to_learn: "Sign in with X to teach tweetgen your tweets.",
+    sign_in_failed: "Signing in did not work. Please try again.",
+    language: "Language",
+    teach_title: "Teach tweetgen",
+    paste_label: "Paste tweets",
+    learn_button: "Learn",
+    learning: "Learning…",
+    your_page: "Your page",
+    try_voices: "Try someone's voice",
+    nobody_yet: "Nobody has taught tweetgen yet.",
+    loading: "Loading…",
+    ranking_title: "Most generated (last 7 days)",
+    ranking_empty: "Nothing generated in the last 7 days yet.",
+    unknown_user_title: "Unknown user",
+    unknown_user_body: "Nobody by that name has taught tweetgen yet.",
+    teach_yours: "Teach it yours",
+    protected_badge: "Protected",
+    protected_notice: "This account is protected: only its owner can generate.",
+    start_with: "Start with",
+    any_words: "any words",
+    at_most: "At most",
+    characters: "characters",
+    generate: "Generate",
+    writing: "Writing…",
+    post_to_x: "Post to X",
+    delete_title: "Delete my data",
+    delete_explained: "Deletes your model, the tweets generated from it, and your sign-in. This cannot be undone.",
+    delete_confirm: "I understand, delete everything",
+    delete_button: "Delete everything",
+    deleted: "Your data has been deleted.",
+    not_found: "Page not found",
+    back_home: "Back to tweetgen",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_preferred_supported_language() {
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Some(Lang::En));
+        assert_eq!(Lang::from_accept_language("ja,en-US;q=0.8"), Some(Lang::Ja));
+        assert_eq!(Lang::from_accept_language("fr-FR, en;q=0.5, ja;q=0.7"), Some(Lang::Ja));
+        assert_eq!(Lang::from_accept_language("de, fr;q=0.8"), None);
+        assert_eq!(Lang::from_accept_language("en;q=0, ja;q=0.1"), Some(Lang::Ja));
+        assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn every_error_has_a_japanese_message() {
+        let errors = [
+            AppError::RetrainTooSoon { minutes: 125 },
+            AppError::ProtectedAccount("a".into()),
+            AppError::SignInRequired,
+        ];
+        for error in errors {
+            let ja = JA.error(&error);
+            assert_ne!(ja, EN.error(&error));
+            assert!(!ja.is_ascii(), "{ja}");
+        }
+        assert!(JA.error(&AppError::RetrainTooSoon { minutes: 125 }).contains("2時間5分"));
+    }
+}

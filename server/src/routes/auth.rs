@@ -1,0 +1,216 @@
+//! "Sign in with X": OAuth 2.0 authorization code with PKCE. The pending sign-in
+//! (state and PKCE verifier) is kept in the database, so the callback may reach
+//! any instance behind the load balancer; so is the session that results.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::{
+    extract::{Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+};
+use oauth2::{
+    basic::BasicClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
+};
+use serde::Deserialize;
+use tweetgen_app::api::is_valid_screen_name;
+use tweetgen_app::ssr::{session, store, AppState};
+
+use crate::configuration::AuthSettings;
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// A pending sign-in older than this is refused (people take a minute or two on X's page).
+const SIGN_IN_TIMEOUT_SECS: f64 = 600.0;
+
+/// The OAuth client and what the auth routes need.
+#[derive(Clone)]
+pub struct SignIn {
+    app: AppState,
+    oauth: Option<Arc<OAuth>>,
+}
+
+struct OAuth {
+    client: Client,
+    /// Does not follow redirects (the oauth2 crate's advice against SSRF).
+    http: reqwest::Client,
+    user_url: String,
+    session_lifetime: Duration,
+}
+
+impl SignIn {
+    /// `None` client id: sign-in answers that it is not configured.
+    pub fn new(app: AppState, settings: &AuthSettings, public_url: &str) -> anyhow::Result<Self> {
+        if settings.client_id.is_empty() {
+            tracing::warn!("auth.client_id is not set: \"Sign in with X\" is unavailable");
+            return Ok(Self { app, oauth: None });
+        }
+        let mut client = BasicClient::new(ClientId::new(settings.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(settings.authorize_url.clone()).context("auth.authorize_url")?)
+            .set_token_uri(TokenUrl::new(settings.token_url.clone()).context("auth.token_url")?)
+            .set_redirect_uri(RedirectUrl::new(format!("{public_url}/auth/callback")).context("server.public_url")?);
+        if let Some(secret) = &settings.client_secret {
+            client = client.set_client_secret(ClientSecret::new(secret.clone()));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let oauth = OAuth {
+            client,
+            http,
+            user_url: settings.user_url.clone(),
+            session_lifetime: Duration::from_secs(settings.session_days * 24 * 60 * 60),
+        };
+        Ok(Self { app, oauth: Some(Arc::new(oauth)) })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// `GET /auth/login`: sends the browser to X's authorization page.
+pub async fn login(State(sign_in): State<SignIn>, Query(query): Query<LoginQuery>) -> Response {
+    let Some(oauth) = &sign_in.oauth else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Sign-in with X is not configured on this server.").into_response();
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (state, state_hash) = session::new_token();
+    let saved = sqlx::query("INSERT INTO oauth_logins (state_hash, pkce_verifier, return_to) VALUES ($1, $2, $3)")
+        .bind(state_hash)
+        .bind(verifier.secret())
+        .bind(local_path(query.return_to.as_deref()))
+        .execute(&sign_in.app.pool)
+        .await;
+    if let Err(error) = saved {
+        tracing::error!(%error, "could not save a pending sign-in");
+        return (StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable right now. Please try again.")
+            .into_response();
+    }
+    let (url, _) = oauth
+        .client
+        .authorize_url(|| CsrfToken::new(state))
+        .add_scopes(["tweet.read", "users.read"].map(|scope| Scope::new(scope.into())))
+        .set_pkce_challenge(challenge)
+        .url();
+    Redirect::to(url.as_str()).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback`: X sends the browser back here with a code (or an error).
+pub async fn callback(State(sign_in): State<SignIn>, Query(query): Query<CallbackQuery>) -> Response {
+    match finish_sign_in(&sign_in, query).await {
+        Ok((token, return_to, lifetime)) => {
+            ([(header::SET_COOKIE, session::session_cookie(&token, lifetime))], Redirect::to(&return_to))
+                .into_response()
+        }
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "sign-in failed");
+            Redirect::to("/?signin=failed").into_response()
+        }
+    }
+}
+
+async fn finish_sign_in(sign_in: &SignIn, query: CallbackQuery) -> anyhow::Result<(String, String, Duration)> {
+    let oauth = sign_in.oauth.as_ref().context("sign-in is not configured")?;
+    let state = query.state.context("no state in the callback")?;
+    // The state is single use: taken out whether or not the rest succeeds.
+    let pending: Option<(String, String)> = sqlx::query_as(
+        "DELETE FROM oauth_logins WHERE state_hash = $1 AND created_at > now() - make_interval(secs => $2)
+         RETURNING pkce_verifier, return_to",
+    )
+    .bind(session::token_hash(&state))
+    .bind(SIGN_IN_TIMEOUT_SECS)
+    .fetch_optional(&sign_in.app.pool)
+    .await?;
+    let (verifier, return_to) = pending.context("unknown, used or expired state (CSRF or a stale tab)")?;
+    if let Some(error) = query.error {
+        anyhow::bail!("X answered {error}");
+    }
+    let code = query.code.context("no code in the callback")?;
+    let token = oauth
+        .client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&oauth.http)
+        .await
+        .context("exchanging the code for a token")?;
+    let account = x_account(oauth, token.access_token().secret()).await?;
+    let user_id = store::upsert_x_user(&sign_in.app.pool, &account.id, &account.username, account.protected).await?;
+    let session = session::create(&sign_in.app.pool, user_id, oauth.session_lifetime).await?;
+    tracing::info!(user_id, screen_name = account.username, "signed in");
+    Ok((session, return_to, oauth.session_lifetime))
+}
+
+#[derive(Deserialize)]
+struct UserResponse {
+    data: XAccount,
+}
+
+#[derive(Deserialize)]
+struct XAccount {
+    id: String,
+    username: String,
+    #[serde(default)]
+    protected: bool,
+}
+
+async fn x_account(oauth: &OAuth, access_token: &str) -> anyhow::Result<XAccount> {
+    let response = oauth.http.get(&oauth.user_url).bearer_auth(access_token).send().await?.error_for_status()?;
+    let account = response.json::<UserResponse>().await.context("reading the X user")?.data;
+    anyhow::ensure!(is_valid_screen_name(&account.username), "X returned an invalid username {:?}", account.username);
+    anyhow::ensure!(!account.id.is_empty(), "X returned an empty user id");
+    Ok(account)
+}
+
+/// `POST /auth/logout`: ends the session on every instance (it is in the database).
+pub async fn logout(State(sign_in): State<SignIn>, headers: HeaderMap) -> Response {
+    if let Err(error) = session::end(&sign_in.app.pool, &headers).await {
+        tracing::error!(?error, "could not end a session");
+        return (StatusCode::SERVICE_UNAVAILABLE, "Signing out failed. Please try again.").into_response();
+    }
+    ([(header::SET_COOKIE, session::clearing_cookie())], Redirect::to("/")).into_response()
+}
+
+/// Only a path on this site: `return_to` must not send people elsewhere
+/// ("//evil.example" and "/\evil.example" are other sites to a browser), and
+/// must be a valid `Location` (printable ASCII: the app percent-encodes it).
+pub fn local_path(return_to: Option<&str>) -> String {
+    match return_to {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.bytes().all(|byte| byte.is_ascii_graphic()) =>
+        {
+            path.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn return_to_stays_on_this_site() {
+        assert_eq!(local_path(Some("/@alice?tweet=3")), "/@alice?tweet=3");
+        for elsewhere in ["https://evil.example/", "//evil.example", "/\\evil.example", "evil", "", "/a\nSet-Cookie: x"]
+        {
+            assert_eq!(local_path(Some(elsewhere)), "/", "{elsewhere}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
+}

@@ -1,0 +1,237 @@
+//! A stand-in for X's OAuth 2.0 sign-in, for development and tests (X cannot be
+//! reached from here). It speaks the same protocol as X: the authorization page
+//! (`/i/oauth2/authorize`, where you pick any screen name), the token endpoint
+//! (`/2/oauth2/token`, which insists on PKCE S256, single-use codes and the same
+//! redirect URI) and `/2/users/me`. State is in memory: one stand-in serves all.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    extract::{Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Form, Json, Router,
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use oauth2::url::Url;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tweetgen_app::api::is_valid_screen_name;
+
+/// The routes, relative to where they are mounted (`/standin-x` in the app).
+pub fn router(client_id: &str) -> Router {
+    let state = Arc::new(Standin { client_id: client_id.to_string(), ..Standin::default() });
+    Router::new()
+        .route("/i/oauth2/authorize", get(authorization_page).post(authorize))
+        .route("/2/oauth2/token", post(token))
+        .route("/2/users/me", get(users_me))
+        .with_state(state)
+}
+
+#[derive(Default)]
+struct Standin {
+    client_id: String,
+    codes: Mutex<HashMap<String, Grant>>,
+    tokens: Mutex<HashMap<String, Account>>,
+}
+
+/// What an authorization code was issued for.
+struct Grant {
+    redirect_uri: String,
+    code_challenge: String,
+    account: Account,
+}
+
+#[derive(Clone)]
+struct Account {
+    username: String,
+    protected: bool,
+}
+
+impl Account {
+    /// X ids are numeric strings; the same name always gets the same id here.
+    fn id(&self) -> String {
+        let digest = Sha256::digest(self.username.to_ascii_lowercase().as_bytes());
+        let number = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1;
+        number.to_string()
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthorizationRequest {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    state: String,
+    code_challenge: String,
+    code_challenge_method: String,
+    #[serde(default)]
+    scope: String,
+}
+
+impl Standin {
+    fn check(&self, request: &AuthorizationRequest) -> Result<(), Response> {
+        let refuse =
+            |why: &str| Err((StatusCode::BAD_REQUEST, format!("invalid authorization request: {why}")).into_response());
+        if request.response_type != "code" {
+            return refuse("response_type must be code");
+        }
+        if request.client_id != self.client_id {
+            return refuse("unknown client_id");
+        }
+        if request.code_challenge_method != "S256" || request.code_challenge.is_empty() {
+            return refuse("PKCE with code_challenge_method=S256 is required");
+        }
+        if Url::parse(&request.redirect_uri).is_err() {
+            return refuse("redirect_uri is not a URL");
+        }
+        Ok(())
+    }
+}
+
+async fn authorization_page(
+    State(standin): State<Arc<Standin>>,
+    Query(request): Query<AuthorizationRequest>,
+) -> Response {
+    if let Err(refused) = standin.check(&request) {
+        return refused;
+    }
+    let hidden = [
+        ("response_type", &request.response_type),
+        ("client_id", &request.client_id),
+        ("redirect_uri", &request.redirect_uri),
+        ("state", &request.state),
+        ("code_challenge", &request.code_challenge),
+        ("code_challenge_method", &request.code_challenge_method),
+        ("scope", &request.scope),
+    ]
+    .map(|(name, value)| format!(r#"<input type="hidden" name="{name}" value="{}">"#, escape(value)))
+    .join("");
+    Html(format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Sign in to X (stand-in)</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 28rem; margin: 3rem auto; line-height: 1.6">
+<h1>Sign in to X</h1>
+<p><strong>Development stand-in.</strong> The app asks to read your profile ({scope}). Choose any screen name.</p>
+<form method="post">{hidden}
+<p><label>Username <input name="username" required maxlength="15" pattern="[A-Za-z0-9_]{{1,15}}" autocomplete="off"></label></p>
+<p><label><input type="checkbox" name="protected" value="true"> Protected account</label></p>
+<p><button name="decision" value="allow">Authorize app</button> <button name="decision" value="deny" formnovalidate>Cancel</button></p>
+</form></body></html>"#,
+        scope = escape(&request.scope),
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    #[serde(flatten)]
+    request: AuthorizationRequest,
+    decision: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    protected: Option<String>,
+}
+
+async fn authorize(State(standin): State<Arc<Standin>>, Form(decision): Form<Decision>) -> Response {
+    let request = &decision.request;
+    if let Err(refused) = standin.check(request) {
+        return refused;
+    }
+    let mut redirect = Url::parse(&request.redirect_uri).expect("checked");
+    if decision.decision != "allow" {
+        redirect.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", &request.state);
+        return Redirect::to(redirect.as_str()).into_response();
+    }
+    if !is_valid_screen_name(&decision.username) {
+        return (StatusCode::BAD_REQUEST, "A username is 1 to 15 letters, digits or underscores.").into_response();
+    }
+    let code = random_token();
+    let account =
+        Account { username: decision.username.clone(), protected: decision.protected.as_deref() == Some("true") };
+    let grant =
+        Grant { redirect_uri: request.redirect_uri.clone(), code_challenge: request.code_challenge.clone(), account };
+    standin.codes.lock().expect("not poisoned").insert(code.clone(), grant);
+    redirect.query_pairs_mut().append_pair("state", &request.state).append_pair("code", &code);
+    Redirect::to(redirect.as_str()).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    code: String,
+    redirect_uri: String,
+    code_verifier: String,
+    /// Public clients send it in the body; confidential ones in Basic auth.
+    client_id: Option<String>,
+}
+
+async fn token(State(standin): State<Arc<Standin>>, headers: HeaderMap, Form(request): Form<TokenRequest>) -> Response {
+    let invalid = |error: &str, description: &str| {
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": error, "error_description": description }))).into_response()
+    };
+    if request.grant_type != "authorization_code" {
+        return invalid("unsupported_grant_type", "only authorization_code");
+    }
+    let client_id = request.client_id.clone().or_else(|| basic_auth_user(&headers));
+    if client_id.as_deref() != Some(standin.client_id.as_str()) {
+        return invalid("invalid_client", "unknown client");
+    }
+    // Single use: removed whether or not the rest checks out.
+    let Some(grant) = standin.codes.lock().expect("not poisoned").remove(&request.code) else {
+        return invalid("invalid_grant", "unknown or used authorization code");
+    };
+    if grant.redirect_uri != request.redirect_uri {
+        return invalid("invalid_grant", "redirect_uri differs from the authorization request");
+    }
+    if URL_SAFE_NO_PAD.encode(Sha256::digest(request.code_verifier.as_bytes())) != grant.code_challenge {
+        return invalid("invalid_grant", "code_verifier does not match code_challenge");
+    }
+    let access_token = random_token();
+    standin.tokens.lock().expect("not poisoned").insert(access_token.clone(), grant.account);
+    Json(json!({
+        "token_type": "bearer",
+        "access_token": access_token,
+        "expires_in": 7200,
+        "scope": "users.read tweet.read",
+    }))
+    .into_response()
+}
+
+async fn users_me(State(standin): State<Arc<Standin>>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let account = bearer.and_then(|token| standin.tokens.lock().expect("not poisoned").get(token).cloned());
+    match account {
+        Some(account) => Json(json!({
+            "data": {
+                "id": account.id(),
+                "name": account.username,
+                "username": account.username,
+                "protected": account.protected,
+            }
+        }))
+        .into_response(),
+        None => (StatusCode::UNAUTHORIZED, Json(json!({ "title": "Unauthorized", "status": 401 }))).into_response(),
+    }
+}
+
+fn basic_auth_user(headers: &HeaderMap) -> Option<String> {
+    let encoded = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok()?;
+    decoded.split_once(':').map(|(user, _)| user.to_string())
+}
+
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
