@@ -73,31 +73,34 @@ struct AuthorizationRequest {
 }
 
 impl Standin {
-    fn check(&self, request: &AuthorizationRequest) -> Result<(), Response> {
-        let refuse =
-            |why: &str| Err((StatusCode::BAD_REQUEST, format!("invalid authorization request: {why}")).into_response());
+    /// Why the request is refused, if it is.
+    fn check(&self, request: &AuthorizationRequest) -> Result<(), &'static str> {
         if request.response_type != "code" {
-            return refuse("response_type must be code");
+            return Err("response_type must be code");
         }
         if request.client_id != self.client_id {
-            return refuse("unknown client_id");
+            return Err("unknown client_id");
         }
         if request.code_challenge_method != "S256" || request.code_challenge.is_empty() {
-            return refuse("PKCE with code_challenge_method=S256 is required");
+            return Err("PKCE with code_challenge_method=S256 is required");
         }
         if Url::parse(&request.redirect_uri).is_err() {
-            return refuse("redirect_uri is not a URL");
+            return Err("redirect_uri is not a URL");
         }
         Ok(())
     }
+}
+
+fn refuse(why: &str) -> Response {
+    (StatusCode::BAD_REQUEST, format!("invalid authorization request: {why}")).into_response()
 }
 
 async fn authorization_page(
     State(standin): State<Arc<Standin>>,
     Query(request): Query<AuthorizationRequest>,
 ) -> Response {
-    if let Err(refused) = standin.check(&request) {
-        return refused;
+    if let Err(why) = standin.check(&request) {
+        return refuse(why);
     }
     let hidden = [
         ("response_type", &request.response_type),
@@ -139,8 +142,8 @@ struct Decision {
 
 async fn authorize(State(standin): State<Arc<Standin>>, Form(decision): Form<Decision>) -> Response {
     let request = &decision.request;
-    if let Err(refused) = standin.check(request) {
-        return refused;
+    if let Err(why) = standin.check(request) {
+        return refuse(why);
     }
     let mut redirect = Url::parse(&request.redirect_uri).expect("checked");
     if decision.decision != "allow" {

@@ -18,7 +18,7 @@ pub struct TestApp {
     pub client: Client,
     pub cluster: PgCluster,
     database_url: String,
-    auth: AuthSettings,
+    pub auth: AuthSettings,
     /// Browsers signed in by screen name, each with its own cookie jar.
     signed_in: Mutex<HashMap<String, Client>>,
 }

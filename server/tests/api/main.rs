@@ -1,5 +1,6 @@
 //! The real server on a random port against a fresh PostgreSQL cluster per test.
 
+mod accounts;
 mod health;
 mod helpers;
 mod learn_and_generate;

@@ -1,0 +1,358 @@
+//! Signing in with X, sessions across instances, CSRF, the retrain limit,
+//! protected accounts, deleting one's data, the ranking and the language.
+
+use reqwest::{header, Client, Response};
+
+use crate::helpers::{location, spawn_app, spawn_app_with, TestApp};
+
+const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
+
+fn set_cookie(response: &Response) -> String {
+    response.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+}
+
+async fn generate_as(app: &TestApp, browser: &Client, screen_name: &str) -> Response {
+    browser
+        .post(format!("{}/api/generate_tweet", app.address))
+        .header(header::ACCEPT, "application/json")
+        .form(&[("screen_name", screen_name)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_safe_cookie_and_the_session_works_on_every_instance() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let browser = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let login = browser.get(format!("{}/auth/login?return_to=/@someone", app.address)).send().await.unwrap();
+    let authorize = reqwest::Url::parse(location(&login)).unwrap();
+    let query: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43, "a SHA-256 PKCE challenge");
+    assert_eq!(query["redirect_uri"], format!("{}/auth/callback", app.address));
+    assert!(query["scope"].contains("users.read"));
+
+    let mut fields: Vec<(String, String)> = query.clone().into_iter().collect();
+    fields.extend([("decision".into(), "allow".into()), ("username".into(), "Alice_X".into())]);
+    let agreed = browser.post(authorize).form(&fields).send().await.unwrap();
+    let callback = browser.get(location(&agreed)).send().await.unwrap();
+    assert_eq!(location(&callback), "/@someone", "back where sign-in started");
+    let cookie = set_cookie(&callback);
+    for attribute in ["__Host-tweetgen-session=", "Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    let token = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM oauth_logins").await, 0, "the pending sign-in is used up");
+
+    // The same cookie is recognised by another instance behind the load balancer.
+    let page = browser
+        .get(format!("{}/", other.address))
+        .header(header::COOKIE, &token)
+        .header(header::ACCEPT_LANGUAGE, "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Signed in as @Alice_X"), "{page}");
+
+    // Replaying the callback (same state, same code) signs nobody in.
+    let replay = browser.get(location(&agreed)).send().await.unwrap();
+    assert_eq!(location(&replay), "/?signin=failed");
+    assert!(set_cookie(&replay).is_empty());
+}
+
+#[tokio::test]
+async fn a_forged_state_or_a_refusal_on_x_signs_nobody_in() {
+    let app = spawn_app().await;
+    let forged = app.client.get(format!("{}/auth/callback?state=forged&code=abc", app.address)).send().await.unwrap();
+    assert_eq!(location(&forged), "/?signin=failed");
+    assert!(set_cookie(&forged).is_empty());
+
+    let login = app.client.get(format!("{}/auth/login", app.address)).send().await.unwrap();
+    let authorize = reqwest::Url::parse(location(&login)).unwrap();
+    let mut fields: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    fields.push(("decision".into(), "deny".into()));
+    let denied = app.client.post(authorize).form(&fields).send().await.unwrap();
+    assert!(location(&denied).contains("error=access_denied"));
+    let callback = app.client.get(location(&denied)).send().await.unwrap();
+    assert_eq!(location(&callback), "/?signin=failed");
+    assert!(app.follow(&callback).await.contains("Signing in did not work"));
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_a_stale_cookie_is_nobody() {
+    let app = spawn_app().await;
+    let browser = app.as_user("bob").await;
+    let out = app.post_form_as(&browser, "/auth/logout", &[], "/").await;
+    assert_eq!(location(&out), "/");
+    assert!(set_cookie(&out).contains("Max-Age=0"));
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
+    let response = app.post_form_as(&browser, "/api/train_model", &[("tweets", TWEETS)], "/").await;
+    assert!(location(&response).contains("__err="), "no longer signed in");
+}
+
+#[tokio::test]
+async fn posts_from_another_site_are_refused() {
+    let app = spawn_app().await;
+    let browser = app.as_user("carol").await;
+    let forged = browser
+        .post(format!("{}/api/train_model", app.address))
+        .header(header::ORIGIN, "https://evil.example")
+        .form(&[("tweets", TWEETS)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let delete = browser
+        .post(format!("{}/api/delete_my_data", app.address))
+        .header(header::ORIGIN, "null")
+        .form(&[("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 403);
+    assert_eq!(count(&app, "SELECT count(*) FROM users").await, 1, "carol is still there");
+    assert_eq!(count(&app, "SELECT count(*) FROM models").await, 0, "nothing was trained");
+}
+
+#[tokio::test]
+async fn retraining_waits_for_the_configured_interval() {
+    let app = spawn_app_with(|settings| settings.learning.retrain_interval_secs = 3 * 60 * 60).await;
+    let erin = app.as_user("erin").await;
+    app.train("erin", TWEETS).await;
+    let again = app.train("erin", "something else entirely").await;
+    let page = app.follow_as(&erin, &again).await;
+    assert!(page.contains("You trained recently: you can train again in 3 h"), "{page}");
+    assert_eq!(app.model_version("erin").await, Some(1));
+
+    // Once the interval has passed, training works again.
+    sqlx::query("UPDATE models SET trained_at = now() - interval '3 hours 1 minute'").execute(&app.pool).await.unwrap();
+    let later = app.train("erin", "something else entirely").await;
+    assert_eq!(location(&later), "/@erin");
+    assert_eq!(app.model_version("erin").await, Some(2));
+}
+
+#[tokio::test]
+async fn only_the_owner_generates_from_a_protected_account() {
+    let app = spawn_app().await;
+    let owner = app.sign_in("hidden_fox", true).await;
+    let trained = app.post_form_as(&owner, "/api/train_model", &[("tweets", TWEETS)], "/").await;
+    assert_eq!(location(&trained), "/@hidden_fox");
+
+    let mine = generate_as(&app, &owner, "hidden_fox").await;
+    assert_eq!(mine.status(), 200);
+    let id = mine.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let stranger = app.as_user("stranger").await;
+    for browser in [&app.client, &stranger] {
+        let refused = generate_as(&app, browser, "hidden_fox").await;
+        assert_eq!(refused.status(), 403);
+        let permalink =
+            browser.get(format!("{}/@hidden_fox?tweet={id}", app.address)).send().await.unwrap().text().await.unwrap();
+        assert!(permalink.contains("only its owner can generate"), "{permalink}");
+        assert!(!permalink.contains("data-testid=\"generated-tweet\""), "the tweet is not shown: {permalink}");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM generations").await, 1);
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(!home.contains("@hidden_fox"), "protected accounts are not listed: {home}");
+}
+
+#[tokio::test]
+async fn deleting_my_data_removes_everything_at_once_on_every_instance() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let gone = app.as_user("gone_soon").await;
+    app.train("gone_soon", TWEETS).await;
+    app.train("keeper", TWEETS).await;
+    // Both instances cache the model; gone_soon also generates from keeper.
+    other.generated_text("gone_soon").await;
+    app.generated_text("gone_soon").await;
+    assert_eq!(generate_as(&app, &gone, "keeper").await.status(), 200);
+
+    let unconfirmed = app.post_form_as(&gone, "/api/delete_my_data", &[], "/").await;
+    assert!(app.follow_as(&gone, &unconfirmed).await.contains("Tick the box to confirm"));
+    assert_eq!(count(&app, "SELECT count(*) FROM users WHERE screen_name = 'gone_soon'").await, 1);
+
+    let deleted = app.post_form_as(&gone, "/api/delete_my_data", &[("confirm", "yes")], "/").await;
+    assert_eq!(location(&deleted), "/?deleted=1");
+    assert!(set_cookie(&deleted).contains("Max-Age=0"));
+    assert!(app.follow_as(&gone, &deleted).await.contains("Your data has been deleted."));
+
+    assert_eq!(count(&app, "SELECT count(*) FROM users WHERE screen_name = 'gone_soon'").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM models").await, 1, "keeper's model stays");
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 1, "only keeper's session is left");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM generations g JOIN users u ON u.id = g.user_id WHERE u.screen_name = 'keeper'"
+        )
+        .await,
+        1,
+        "a generation from someone else's model stays, anonymised"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM generations WHERE generated_by IS NOT NULL").await, 0);
+    // No instance serves the deleted model, although the other one still holds it in memory.
+    for address in [&app.address, &other.address] {
+        let response = app
+            .client
+            .post(format!("{address}/api/generate_tweet"))
+            .header(header::ACCEPT, "application/json")
+            .form(&[("screen_name", "gone_soon")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{address}");
+    }
+    assert_eq!(app.get("/@gone_soon").await.status(), 404);
+}
+
+#[tokio::test]
+async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
+    let app = spawn_app().await;
+    for name in ["popular", "modest", "narcissus", "forgotten"] {
+        app.train(name, TWEETS).await;
+    }
+    let narcissus = app.as_user("narcissus").await;
+    let fan = app.as_user("fan").await;
+    for _ in 0..5 {
+        assert_eq!(generate_as(&app, &narcissus, "narcissus").await.status(), 200);
+    }
+    for _ in 0..3 {
+        generate_as(&app, &fan, "popular").await;
+    }
+    generate_as(&app, &app.client, "popular").await;
+    generate_as(&app, &narcissus, "modest").await;
+    generate_as(&app, &app.client, "narcissus").await;
+    for _ in 0..9 {
+        generate_as(&app, &fan, "forgotten").await;
+    }
+    sqlx::query(
+        "UPDATE generations SET created_at = now() - interval '8 days'
+         WHERE user_id = (SELECT id FROM users WHERE screen_name = 'forgotten')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let ranking = app
+        .client
+        .post(format!("{}/api/ranking", app.address))
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        ranking,
+        serde_json::json!([
+            {"screen_name": "popular", "generations": 4},
+            {"screen_name": "modest", "generations": 1},
+            {"screen_name": "narcissus", "generations": 1},
+        ]),
+        "own generations and those older than 7 days do not count"
+    );
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(home.contains("4 generations"), "{home}");
+}
+
+#[tokio::test]
+async fn the_language_follows_the_browser_and_the_switch() {
+    let app = spawn_app().await;
+    let page = |accept: &'static str, cookie: Option<&'static str>| {
+        let mut request = app.client.get(format!("{}/", app.address)).header(header::ACCEPT_LANGUAGE, accept);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let ja = page("ja,en;q=0.5", None).await;
+    assert!(ja.contains("<html lang=\"ja\"") && ja.contains("Xでログイン"), "{ja}");
+    let en = page("en-GB,en;q=0.9", None).await;
+    assert!(en.contains("<html lang=\"en\"") && en.contains("Sign in with X"), "{en}");
+    let unknown = page("de-DE", None).await;
+    assert!(unknown.contains("<html lang=\"ja\""), "Japanese first");
+    let chosen = page("ja", Some("lang=en")).await;
+    assert!(chosen.contains("Sign in with X"), "the switch beats Accept-Language");
+
+    let switch = app.client.get(format!("{}/lang/en?return_to=/%40someone%3Ftweet%3D1", app.address)).send().await;
+    let switch = switch.unwrap();
+    assert_eq!(location(&switch), "/@someone?tweet=1");
+    assert!(set_cookie(&switch).starts_with("lang=en;"));
+    let offsite = app.client.get(format!("{}/lang/ja?return_to=//evil.example", app.address)).send().await.unwrap();
+    assert_eq!(location(&offsite), "/");
+    assert_eq!(app.client.get(format!("{}/lang/xx", app.address)).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn a_generated_tweet_links_to_post_it_on_x() {
+    let app = spawn_app().await;
+    app.train("sharer", TWEETS).await;
+    let generated = app.post_form("/api/generate_tweet", &[("screen_name", "sharer")], "/@sharer").await;
+    let permalink = location(&generated).to_string();
+    let page = app.get(&permalink).await.text().await.unwrap();
+    let id = permalink.rsplit('=').next().unwrap();
+    let expected_url = format!("url={}", urlencode(&format!("{}/@sharer?tweet={id}", app.address)));
+    let link = page.split("href=\"").find(|href| href.starts_with("https://x.com/intent/post?")).expect(&page);
+    let link = link.split('"').next().unwrap().replace("&amp;", "&");
+    assert!(link.contains("hashtags=tweetgen"), "{link}");
+    assert!(link.contains(&expected_url), "{link} has {expected_url}");
+    assert!(link.contains("text=the"), "{link}");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_code_is_worthless_without_the_pkce_verifier_and_single_use() {
+    let app = spawn_app().await;
+    let login = app.client.get(format!("{}/auth/login", app.address)).send().await.unwrap();
+    let authorize = reqwest::Url::parse(location(&login)).unwrap();
+    let mut fields: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    fields.extend([("decision".into(), "allow".into()), ("username".into(), "mallory".into())]);
+    let agreed = app.client.post(authorize).form(&fields).send().await.unwrap();
+    let callback = reqwest::Url::parse(location(&agreed)).unwrap();
+    let code = callback.query_pairs().find(|(name, _)| name == "code").unwrap().1.into_owned();
+
+    // Someone who intercepted the code cannot redeem it without the verifier...
+    let stolen = app
+        .client
+        .post(&app.auth.token_url)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &format!("{}/auth/callback", app.address)),
+            ("code_verifier", "guessed-verifier-guessed-verifier-guessed-verifier"),
+            ("client_id", &app.auth.client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 400);
+    assert_eq!(stolen.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    // ...and the attempt used it up: the real callback now fails too.
+    let late = app.client.get(callback).send().await.unwrap();
+    assert_eq!(location(&late), "/?signin=failed");
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
+}
