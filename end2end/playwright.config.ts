@@ -19,6 +19,8 @@ export default defineConfig({
   outputDir: "test-results",
   use: {
     baseURL,
+    // English unless a test asks for Japanese (the UI follows Accept-Language).
+    locale: "en-US",
     trace: "retain-on-failure",
     browserName: "chromium",
     launchOptions: {
@@ -48,6 +50,8 @@ export default defineConfig({
     env: {
       TWEETGEN__SERVER__PORT: String(port),
       TWEETGEN__SEED_DEMO_USERS: "true",
+      // "Sign in with X" against the stand-in the server serves at /standin-x.
+      TWEETGEN__AUTH__STANDIN: "true",
       LEPTOS_SITE_ROOT: `${root}/target/site`,
       RUST_LOG: "warn",
     },

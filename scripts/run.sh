@@ -8,6 +8,11 @@ scripts/setup.sh run
 source scripts/env.sh
 
 export TWEETGEN__SEED_DEMO_USERS=${TWEETGEN__SEED_DEMO_USERS:-true}
+# X cannot be reached from a development machine without an X app: sign in
+# against the built-in stand-in unless a client id is configured.
+if [ -z "${TWEETGEN__AUTH__CLIENT_ID:-}" ]; then
+  export TWEETGEN__AUTH__STANDIN=${TWEETGEN__AUTH__STANDIN:-true}
+fi
 if [ -n "${DATABASE_URL:-}" ]; then
   exec cargo leptos serve "$@"
 fi

@@ -74,11 +74,13 @@ fn Layout() -> impl IntoView {
     view! {
         <pages::SiteHeader/>
         <main>
+            // Pages are rendered whole before sending (SsrMode::Async): without
+            // JavaScript, streamed-in parts would never replace their fallbacks,
+            // and an unknown user gets a real 404 status.
             <Routes fallback=pages::NotFound>
-                <Route path=StaticSegment("") view=pages::HomePage/>
+                <Route path=StaticSegment("") view=pages::HomePage ssr=SsrMode::Async/>
                 // "/@screen_name": the router has no prefix segments, so the page
-                // takes the whole segment and checks the "@". Rendered whole before
-                // sending, so that an unknown user gets a real 404 status.
+                // takes the whole segment and checks the "@".
                 <Route path=ParamSegment("handle") view=pages::UserPage ssr=SsrMode::Async/>
             </Routes>
         </main>

@@ -1,35 +1,14 @@
-import { test, expect, Page } from "@playwright/test";
+import { test, expect } from "@playwright/test";
+import { hydrated, learn, signIn, uniqueName, watchForErrors, TWEETS } from "./helpers";
 
-const TWEETS = [
-  "今日は良い天気ですね。",
-  "今日は雨が降っています。",
-  "明日は良い天気になるでしょう。",
-  "Rustで書くと速い。",
-].join("\n");
-
-/** Fails the test on any console error or failed page script. */
-function watchForErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
-  });
-  page.on("pageerror", (error) => errors.push(error.message));
-  return errors;
-}
-
-function uniqueName(prefix: string): string {
-  return `${prefix}${Date.now() % 1_000_000}`;
-}
-
-test("hydrated: learn and generate without a page reload", async ({ page }) => {
+test("hydrated: sign in, learn and generate without a page reload", async ({ page }) => {
   const errors = watchForErrors(page);
-  await page.goto("/");
-  await expect(page.locator("body[data-hydrated]")).toBeAttached();
+  const name = uniqueName("js_");
+  await signIn(page, name);
+  await hydrated(page);
   // A reload would wipe this marker.
   await page.evaluate(() => ((window as any).__sameDocument = true));
 
-  const name = uniqueName("js_");
-  await page.getByLabel("Screen name").fill(name);
   await page.getByLabel(/Your tweets/).fill(TWEETS);
   await page.getByRole("button", { name: "Learn" }).click();
   await expect(page).toHaveURL(new RegExp(`/@${name}$`));
@@ -45,42 +24,34 @@ test("hydrated: learn and generate without a page reload", async ({ page }) => {
   await page.screenshot({ path: "screenshots/hydrated-generate.png", fullPage: true });
 
   // A second click replaces the card in place with a new generation.
-  const firstPermalink = (await card.locator("footer a").textContent()) ?? "";
+  const firstPermalink = (await card.locator("footer a").first().textContent()) ?? "";
   await page.getByRole("button", { name: "Generate" }).click();
-  await expect(card.locator("footer a")).not.toHaveText(firstPermalink);
+  await expect(card.locator("footer a").first()).not.toHaveText(firstPermalink);
   expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true);
   expect(errors).toEqual([]);
 });
 
-test("hydrated: a bad screen name is explained in place", async ({ page }) => {
-  const errors = watchForErrors(page);
-  await page.goto("/");
-  await expect(page.locator("body[data-hydrated]")).toBeAttached();
-  await page.getByLabel("Screen name").fill("not valid!");
-  await page.getByLabel(/Your tweets/).fill(TWEETS);
-  await page.getByRole("button", { name: "Learn" }).click();
-  await expect(page.getByRole("alert")).toHaveText("A screen name is 1 to 15 letters, digits or underscores.");
-  await expect(page).toHaveURL(/\/$/);
-  // The browser logs the refused request itself; nothing else may fail.
-  expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
+test("hydrated: the Post to X link carries the tweet, #tweetgen and the page", async ({ page }) => {
+  const name = await learn(page, "share_");
+  await hydrated(page);
+  await page.getByRole("button", { name: "Generate" }).click();
+  const card = page.getByTestId("generated-tweet");
+  const text = (await card.locator(".tweet-text").textContent()) ?? "";
+  const permalink = await card.locator("footer a").first().getAttribute("href");
+  const href = await card.getByRole("link", { name: "Post to X" }).getAttribute("href");
+  const intent = new URL(href ?? "");
+  expect(intent.origin + intent.pathname).toBe("https://x.com/intent/post");
+  expect(intent.searchParams.get("text")).toBe(text);
+  expect(intent.searchParams.get("hashtags")).toBe("tweetgen");
+  expect(intent.searchParams.get("url")).toBe(new URL(permalink ?? "", page.url()).href);
+  expect(permalink).toContain(`/@${name}?tweet=`);
+  await card.screenshot({ path: "screenshots/tweet-card.png" });
 });
-
-/** Teaches TWEETS under a fresh name and opens that user's page. */
-async function learn(page: Page, prefix: string): Promise<string> {
-  await page.goto("/");
-  const name = uniqueName(prefix);
-  await page.getByLabel("Screen name").fill(name);
-  await page.getByLabel(/Your tweets/).fill(TWEETS);
-  await page.getByRole("button", { name: "Learn" }).click();
-  await expect(page).toHaveURL(new RegExp(`/@${name}$`));
-  return name;
-}
 
 test("hydrated: start words and a length limit", async ({ page }) => {
   const errors = watchForErrors(page);
-  await page.goto("/");
-  await expect(page.locator("body[data-hydrated]")).toBeAttached();
   await learn(page, "opt_");
+  await hydrated(page);
   await page.getByLabel("Start with").fill("明日");
   await page.getByLabel("At most").fill("40");
   await page.getByRole("button", { name: "Generate" }).click();
@@ -95,20 +66,28 @@ test("hydrated: start words and a length limit", async ({ page }) => {
   expect(errors.filter((e) => !e.includes("status of 422"))).toEqual([]);
 });
 
+test("hydrated: retraining too soon is explained and keeps the model", async ({ page }) => {
+  const errors = watchForErrors(page);
+  await learn(page, "again_");
+  await page.goto("/");
+  await hydrated(page);
+  await page.getByLabel(/Your tweets/).fill("まったく別の文章です。");
+  await page.getByRole("button", { name: "Learn" }).click();
+  await expect(page.getByRole("alert")).toContainText("You trained recently: you can train again in 24 h");
+  await page.screenshot({ path: "screenshots/retrain-too-soon.png", fullPage: true });
+  expect(errors.filter((e) => !e.includes("status of 429"))).toEqual([]);
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
-  test("learn, generate and see the permalink", async ({ page }) => {
-    await page.goto("/");
-    const name = uniqueName("nojs_");
-    await page.getByLabel("Screen name").fill(name);
-    await page.getByLabel(/Your tweets/).fill(TWEETS);
-    await page.getByRole("button", { name: "Learn" }).click();
-    await expect(page).toHaveURL(new RegExp(`/@${name}$`));
-
+  test("sign in, learn, generate and see the permalink", async ({ page }) => {
+    const name = await learn(page, "nojs_");
     await page.getByRole("button", { name: "Generate" }).click();
     await expect(page).toHaveURL(new RegExp(`/@${name}\\?tweet=\\d+$`));
-    await expect(page.getByTestId("generated-tweet").locator(".tweet-text")).not.toBeEmpty();
+    const card = page.getByTestId("generated-tweet");
+    await expect(card.locator(".tweet-text")).not.toBeEmpty();
+    await expect(card.getByRole("link", { name: "Post to X" })).toHaveAttribute("href", /hashtags=tweetgen/);
     await page.screenshot({ path: "screenshots/nojs-generate.png", fullPage: true });
   });
 
@@ -121,8 +100,7 @@ test.describe("without JavaScript", () => {
   });
 
   test("errors come back to the form", async ({ page }) => {
-    await page.goto("/");
-    await page.getByLabel("Screen name").fill("no_tweets_here");
+    await signIn(page, uniqueName("nojserr_"));
     await page.getByLabel(/Your tweets/).fill("RT @someone: not mine");
     await page.getByRole("button", { name: "Learn" }).click();
     await expect(page.getByRole("alert")).toContainText("No tweets were left to learn from");
@@ -131,7 +109,7 @@ test.describe("without JavaScript", () => {
 
 test("demo users are there to try", async ({ page }) => {
   await page.goto("/");
-  await page.getByRole("link", { name: "@tweetgen_neko" }).click();
+  await page.getByRole("link", { name: "@tweetgen_neko" }).first().click();
   await expect(page.getByRole("heading", { name: "@tweetgen_neko" })).toBeVisible();
   await page.getByRole("button", { name: "Generate" }).click();
   const card = page.getByTestId("generated-tweet");
