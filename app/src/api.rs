@@ -47,6 +47,23 @@ impl Generated {
     }
 }
 
+/// What an archive upload taught.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Learned {
+    pub screen_name: String,
+    /// Tweets read from the archive (before retweets and replies were skipped).
+    pub tweets: usize,
+    pub sentences: i32,
+    /// The archive held more tweets than tweetgen reads; the first ones were used.
+    pub truncated: bool,
+}
+
+/// Where the archive upload form posts (the hydrated form posts there itself,
+/// to report upload progress).
+pub const UPLOAD_ARCHIVE_PATH: &str = "/api/upload_archive";
+/// The form field that carries the file.
+pub const ARCHIVE_FIELD: &str = "archive";
+
 /// One line of the ranking.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ranked {
@@ -131,6 +148,33 @@ pub async fn train_model(tweets: String) -> Result<(), AppError> {
         store::save_model(&state.pool, user.user_id, &trained, state.config.retrain_interval).await?;
         leptos_axum::redirect(&format!("/@{}", user.screen_name));
         Ok(())
+    })
+    .await
+}
+
+/// Learns from the signed-in user's X archive: its `.zip`, or `data/tweets.js`.
+/// A bad upload leaves the previous model as it was.
+#[server(endpoint = "upload_archive", input = leptos::server_fn::codec::MultipartFormData)]
+pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Result<Learned, AppError> {
+    use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
+    with_status(async move {
+        let state = AppState::from_context()?;
+        let user = state.signed_in().await?;
+        if let Some(too_soon) =
+            store::retrain_too_soon(&state.pool, user.user_id, state.config.retrain_interval).await?
+        {
+            return Err(too_soon);
+        }
+        let limits = state.config.archive_limits.clone();
+        let upload = training::uploaded_file(data, ARCHIVE_FIELD, limits.max_upload_bytes).await?;
+        let (trained, tweets, truncated) =
+            training::train_from_archive(state.tokenizer.clone(), upload, limits).await?;
+        store::save_model(&state.pool, user.user_id, &trained, state.config.retrain_interval).await?;
+        tracing::info!(user_id = user.user_id, tweets, sentences = trained.sentences, "learned from an archive");
+        if is_plain_form_post() {
+            leptos_axum::redirect(&format!("/@{}", user.screen_name));
+        }
+        Ok(Learned { screen_name: user.screen_name, tweets, sentences: trained.sentences, truncated })
     })
     .await
 }

@@ -34,6 +34,24 @@ pub enum AppError {
     SignInRequired,
     #[error("@{0} is a protected account: only its owner can generate.")]
     ProtectedAccount(String),
+    #[error("Choose your archive's .zip or its data/tweets.js file to upload.")]
+    NoUpload,
+    #[error("The file is larger than {max_mb} MB. Upload data/tweets.js from your archive on its own (or a .zip of just that file).")]
+    UploadTooLarge { max_mb: usize },
+    #[error("The .zip file could not be read: {detail}.")]
+    BadZip { detail: String },
+    #[error("No tweets file in the .zip: it should hold data/tweets.js, as X's archive does.")]
+    NoTweetsFile,
+    #[error("The tweets files unpack to more than {max_mb} MB, more than tweetgen reads.")]
+    UnpackedTooLarge { max_mb: u64 },
+    #[error("{file} is not an X archive tweets file (it should start with window.YTD.tweets.part0 = [).")]
+    NotTweetsFile { file: String },
+    #[error("{file} is not valid UTF-8 text at line {line}, column {column}.")]
+    ArchiveInvalidUtf8 { file: String, line: u64, column: u64 },
+    #[error("{file} is damaged at line {line}, column {column}: the JSON there is broken.")]
+    ArchiveBrokenJson { file: String, line: u64, column: u64 },
+    #[error("The archive holds no tweets.")]
+    ArchiveEmpty,
     #[error("Tick the box to confirm that everything should be deleted.")]
     DeleteNotConfirmed,
     #[error("You trained recently: you can train again in {}.", english_duration(*.minutes))]
@@ -75,7 +93,16 @@ impl AppError {
             | AppError::InvalidMaxChars { .. }
             | AppError::UnknownStartWords(_)
             | AppError::ImpossibleOptions(_)
-            | AppError::DeleteNotConfirmed => StatusCode::UNPROCESSABLE_ENTITY,
+            | AppError::DeleteNotConfirmed
+            | AppError::NoUpload
+            | AppError::BadZip { .. }
+            | AppError::NoTweetsFile
+            | AppError::UnpackedTooLarge { .. }
+            | AppError::NotTweetsFile { .. }
+            | AppError::ArchiveInvalidUtf8 { .. }
+            | AppError::ArchiveBrokenJson { .. }
+            | AppError::ArchiveEmpty => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::UploadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
             AppError::SignInRequired => StatusCode::UNAUTHORIZED,
             AppError::ProtectedAccount(_) => StatusCode::FORBIDDEN,

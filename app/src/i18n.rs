@@ -89,6 +89,10 @@ pub struct Texts {
     pub teach_title: &'static str,
     pub paste_label: &'static str,
     pub learn_button: &'static str,
+    pub archive_label: &'static str,
+    pub archive_hint: &'static str,
+    pub upload_button: &'static str,
+    pub learning_archive: &'static str,
     pub learning: &'static str,
     pub your_page: &'static str,
     pub try_voices: &'static str,
@@ -122,6 +126,13 @@ impl Texts {
         match self.lang {
             Lang::Ja => format!("ツイートを1行に1つずつ（{max_lines}行まで）"),
             Lang::En => format!("Your tweets, one per line (up to {max_lines})"),
+        }
+    }
+
+    pub fn uploading(&self, percent: u32) -> String {
+        match self.lang {
+            Lang::Ja => format!("アップロード中… {percent}%"),
+            Lang::En => format!("Uploading… {percent}%"),
         }
     }
 
@@ -192,6 +203,23 @@ fn japanese_error(error: &AppError) -> String {
         AppError::ImpossibleOptions(why) => format!("その条件では生成できません: {why}"),
         AppError::UnknownGeneration => "その生成ツイートは存在しません。".into(),
         AppError::SignInRequired => "Xでログインしてください。".into(),
+        AppError::NoUpload => "アップロードするアーカイブの.zipか、data/tweets.jsを選んでください。".into(),
+        AppError::UploadTooLarge { max_mb } => format!(
+            "ファイルが{max_mb} MBを超えています。アーカイブの中のdata/tweets.jsだけを（またはそれだけを.zipにして）アップロードしてください。"
+        ),
+        AppError::BadZip { detail } => format!(".zipファイルを読めませんでした（{detail}）。"),
+        AppError::NoTweetsFile => ".zipにツイートのファイル（data/tweets.js）がありません。".into(),
+        AppError::UnpackedTooLarge { max_mb } => format!("ツイートのファイルが展開すると{max_mb} MBを超えます。"),
+        AppError::NotTweetsFile { file } => {
+            format!("{file}はXのアーカイブのツイートファイルではありません（window.YTD.tweets.part0 = [ で始まるはずです）。")
+        }
+        AppError::ArchiveInvalidUtf8 { file, line, column } => {
+            format!("{file}の{line}行{column}文字目がUTF-8のテキストではありません。")
+        }
+        AppError::ArchiveBrokenJson { file, line, column } => {
+            format!("{file}の{line}行{column}文字目でJSONが壊れています。")
+        }
+        AppError::ArchiveEmpty => "アーカイブにツイートがありません。".into(),
         AppError::DeleteNotConfirmed => "すべて削除してよいか、チェックを入れて確認してください。".into(),
         AppError::ProtectedAccount(name) => {
             format!("@{name} は非公開アカウントです。本人だけが生成できます。")
@@ -223,6 +251,10 @@ static JA: Texts = Texts {
     teach_title: "ツイートを学習させる",
     paste_label: "ツイートを貼り付ける",
     learn_button: "学習する",
+    archive_label: "Xのアーカイブ（.zip）か data/tweets.js",
+    archive_hint: "Xの「データのアーカイブをダウンロード」で届くファイルです。32 MBを超える場合は、中の data/tweets.js だけを選んでください。",
+    upload_button: "アップロードして学習",
+    learning_archive: "アーカイブを読んで学習しています…",
     learning: "学習中…",
     your_page: "あなたのページ",
     try_voices: "みんなのツイートジェネレーター",
@@ -262,6 +294,11 @@ static EN: Texts = Texts {
     teach_title: "Teach tweetgen",
     paste_label: "Paste tweets",
     learn_button: "Learn",
+    archive_label: "Your X archive (.zip) or its data/tweets.js",
+    archive_hint:
+        "The file X sends from \"Download an archive of your data\". Over 32 MB? Choose data/tweets.js from inside it.",
+    upload_button: "Upload and learn",
+    learning_archive: "Reading your archive and learning…",
     learning: "Learning…",
     your_page: "Your page",
     try_voices: "Try someone's voice",

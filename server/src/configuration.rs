@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use tweetgen_app::ssr::archive::ArchiveLimits;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -191,11 +192,34 @@ impl std::fmt::Debug for AuthSettings {
 pub struct LearningSettings {
     /// Seconds a user waits between two trainings (the old service: a day).
     pub retrain_interval_secs: u64,
+    /// Largest archive upload (the .zip or data/tweets.js), in bytes. Whole X
+    /// archives with media are far larger: people upload data/tweets.js.
+    pub max_upload_bytes: usize,
+    /// Bytes a zip's tweets files may inflate to (zip bombs stop here).
+    pub max_unpacked_bytes: u64,
+    /// Tweets read from one archive; later ones are left out.
+    pub max_tweets: usize,
 }
 
 impl Default for LearningSettings {
     fn default() -> Self {
-        Self { retrain_interval_secs: 24 * 60 * 60 }
+        let archive = ArchiveLimits::default();
+        Self {
+            retrain_interval_secs: 24 * 60 * 60,
+            max_upload_bytes: archive.max_upload_bytes,
+            max_unpacked_bytes: archive.max_unpacked_bytes,
+            max_tweets: archive.max_tweets,
+        }
+    }
+}
+
+impl LearningSettings {
+    pub fn archive_limits(&self) -> ArchiveLimits {
+        ArchiveLimits {
+            max_upload_bytes: self.max_upload_bytes,
+            max_unpacked_bytes: self.max_unpacked_bytes,
+            max_tweets: self.max_tweets,
+        }
     }
 }
 

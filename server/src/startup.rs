@@ -16,7 +16,6 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tower_http::{
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -25,6 +24,7 @@ use tweetgen_app::{shell, App};
 
 use crate::configuration::{AuthSettings, Settings};
 use crate::routes::auth::{self, SignIn};
+use crate::routes::BodyLimits;
 use crate::{routes, seed, x_standin};
 
 pub struct Application {
@@ -61,6 +61,7 @@ impl Application {
             public_url: public_url.clone(),
             session_lifetime: Duration::from_secs(settings.auth.session_days * 24 * 60 * 60),
             retrain_interval: Duration::from_secs(settings.learning.retrain_interval_secs),
+            archive_limits: settings.learning.archive_limits(),
         };
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
@@ -78,7 +79,12 @@ impl Application {
         let sign_in = SignIn::new(state.clone(), &auth, &public_url)?;
         let mut leptos_options = get_configuration(None)?.leptos_options;
         leptos_options.site_addr = address;
-        let mut router = router(leptos_options, state.clone(), sign_in, settings.server.max_body_bytes);
+        let body_limits = BodyLimits {
+            default: settings.server.max_body_bytes,
+            // The multipart form around the file adds a few hundred bytes.
+            upload: settings.learning.max_upload_bytes + 64 * 1024,
+        };
+        let mut router = router(leptos_options, state.clone(), sign_in, body_limits);
         if auth.standin {
             router = router.nest("/standin-x", x_standin::router(&auth.client_id));
         }
@@ -131,7 +137,7 @@ async fn purge_expired_sessions(pool: sqlx::PgPool) {
     }
 }
 
-fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, max_body_bytes: usize) -> Router {
+fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_limits: BodyLimits) -> Router {
     let health = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
@@ -158,10 +164,10 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, max_b
         .merge(health)
         .merge(auth)
         .layer(middleware::from_fn(routes::refuse_cross_site_writes))
-        // The first refuses oversized requests up front; the second lets server
-        // functions read bodies up to the same size (axum's default is 2 MiB).
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        // Refuses oversized requests up front; axum's own 2 MiB default is lifted
+        // so that server functions can read what the limit lets in.
+        .layer(middleware::from_fn_with_state(body_limits, routes::limit_body_size))
+        .layer(DefaultBodyLimit::disable())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

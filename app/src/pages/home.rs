@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::header::use_viewer;
+use super::upload::UploadForm;
 use super::ErrorMessage;
 use crate::api::{list_trained_users, ranking, DeleteMyData, TrainModel, Viewer, MAX_PASTE_LINES};
 use crate::i18n::texts;
@@ -65,7 +66,11 @@ fn Learn(viewer: Viewer) -> impl IntoView {
                 {t.signed_in_as(&viewer.screen_name)}" · "
                 <a href=format!("/@{}", viewer.screen_name)>{t.your_page}</a>
             </p>
-            <PasteForm/>
+            <UploadForm/>
+            <details class="paste">
+                <summary>{t.paste_label}</summary>
+                <PasteForm/>
+            </details>
         </section>
         <DeleteMyDataForm/>
     }

@@ -1,5 +1,6 @@
 mod header;
 mod home;
+mod upload;
 mod user;
 
 pub use header::{provide_viewer, SiteHeader};

@@ -1,6 +1,8 @@
 //! Server-only code: state, storage, training. Never compiled into the wasm bundle.
 
+pub mod archive;
 pub mod cache;
+pub mod card;
 pub mod session;
 pub mod store;
 pub mod training;
@@ -35,6 +37,7 @@ pub struct AppConfig {
     pub session_lifetime: Duration,
     /// How long a user waits between two trainings (the old service: 24 h).
     pub retrain_interval: Duration,
+    pub archive_limits: archive::ArchiveLimits,
 }
 
 impl AppState {
@@ -67,12 +70,12 @@ impl AppState {
 
 /// The request's language: the switch's cookie, else Accept-Language, else Japanese.
 pub fn request_lang() -> Lang {
-    let Some(parts) = use_context::<http::request::Parts>() else { return Lang::Ja };
-    let chosen = session::cookie(&parts.headers, LANG_COOKIE).and_then(|code| Lang::from_code(&code));
-    let accepted = || {
-        let header = parts.headers.get(http::header::ACCEPT_LANGUAGE)?.to_str().ok()?;
-        Lang::from_accept_language(header)
-    };
+    use_context::<http::request::Parts>().map_or(Lang::Ja, |parts| lang_from_headers(&parts.headers))
+}
+
+pub fn lang_from_headers(headers: &http::HeaderMap) -> Lang {
+    let chosen = session::cookie(headers, LANG_COOKIE).and_then(|code| Lang::from_code(&code));
+    let accepted = || Lang::from_accept_language(headers.get(http::header::ACCEPT_LANGUAGE)?.to_str().ok()?);
     chosen.or_else(accepted).unwrap_or(Lang::Ja)
 }
 

@@ -6,6 +6,7 @@ use tweetgen_markov::{
     clean, CleanOptions, GenerateOptions, Model, StartWords, Tokenizer, DEFAULT_ORDER, MAX_LINE_BYTES,
 };
 
+use super::archive::{self, ArchiveError, ArchiveLimits};
 use super::store::StoredModel;
 use super::AppState;
 use crate::api::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES};
@@ -38,6 +39,92 @@ pub fn train_from_text(tokenizer: &Tokenizer, text: &str) -> Result<TrainedModel
     let sentences = clean(&tweets, &CleanOptions::default()).map_err(engine_error)?;
     let model = Model::train(tokenizer, &sentences, DEFAULT_ORDER).map_err(engine_error)?;
     Ok(TrainedModel { bytes: model.encode(), sentences: model.sentence_count() as i32 })
+}
+
+/// A file from an upload form.
+pub struct Upload {
+    /// As the browser names it (for messages about it).
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The uploaded file in the multipart form field `field`, refused past
+/// `max_bytes` while streaming (the server's body limit lets the whole form in).
+pub async fn uploaded_file(
+    data: leptos::server_fn::codec::MultipartData,
+    field: &str,
+    max_bytes: usize,
+) -> Result<Upload, AppError> {
+    fn broken(error: impl std::fmt::Display) -> AppError {
+        AppError::Request(format!("the upload was cut off or malformed: {error}"))
+    }
+    let mut form = data.into_inner().ok_or(AppError::Internal)?;
+    while let Some(mut part) = form.next_field().await.map_err(broken)? {
+        if part.name() != Some(field) {
+            continue;
+        }
+        let file_name = part.file_name().unwrap_or(archive::PLAIN_UPLOAD_NAME).to_string();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = part.chunk().await.map_err(broken)? {
+            if bytes.len() + chunk.len() > max_bytes {
+                return Err(AppError::UploadTooLarge { max_mb: max_bytes >> 20 });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.is_empty() {
+            return Err(AppError::NoUpload);
+        }
+        return Ok(Upload { file_name, bytes });
+    }
+    Err(AppError::NoUpload)
+}
+
+/// Reads the archive and trains on the person's own tweets (retweets and replies
+/// skipped, as the old service did), on a blocking thread. Returns the model, how
+/// many tweets the archive had, and whether there were more than the limit.
+pub async fn train_from_archive(
+    tokenizer: Arc<Tokenizer>,
+    upload: Upload,
+    limits: ArchiveLimits,
+) -> Result<(TrainedModel, usize, bool), AppError> {
+    let work = move || {
+        let archive = archive::read_upload(&upload.bytes, &limits).map_err(|error| {
+            // A tweets.js uploaded on its own is named as the person named it.
+            let named = |file: String| if file == archive::PLAIN_UPLOAD_NAME { upload.file_name.clone() } else { file };
+            archive_error(error, named)
+        })?;
+        let own: Vec<&str> = archive
+            .tweets
+            .iter()
+            .filter(|tweet| !tweet.retweet && !tweet.reply)
+            .map(|tweet| tweet.text.as_str())
+            .collect();
+        let trained = train_from_text(&tokenizer, &own.join("\n"))?;
+        Ok((trained, archive.tweets.len(), archive.truncated))
+    };
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        tracing::error!(%error, "training task failed");
+        AppError::Internal
+    })?
+}
+
+fn archive_error(error: ArchiveError, named: impl Fn(String) -> String) -> AppError {
+    let mb = |bytes: u64| bytes >> 20;
+    match error {
+        ArchiveError::UploadTooLarge { limit, .. } => AppError::UploadTooLarge { max_mb: limit >> 20 },
+        ArchiveError::NoTweetsFile { .. } => AppError::NoTweetsFile,
+        ArchiveError::UnpackedTooLarge { limit, .. } => AppError::UnpackedTooLarge { max_mb: mb(limit) },
+        ArchiveError::InvalidUtf8 { file, line, column } => {
+            AppError::ArchiveInvalidUtf8 { file: named(file), line, column }
+        }
+        ArchiveError::NotTweetsFile { file, .. } => AppError::NotTweetsFile { file: named(file) },
+        ArchiveError::InvalidJson { file, line, column, .. }
+        | ArchiveError::UnexpectedShape { file, line, column, .. } => {
+            AppError::ArchiveBrokenJson { file: named(file), line, column }
+        }
+        ArchiveError::NoTweets => AppError::ArchiveEmpty,
+        damaged => AppError::BadZip { detail: damaged.to_string() },
+    }
 }
 
 pub fn decode(model_bytes: &[u8]) -> Result<Model, AppError> {

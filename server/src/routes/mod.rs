@@ -1,8 +1,10 @@
 pub mod auth;
+mod body_limit;
 mod health;
 mod lang;
 mod same_origin;
 
+pub use body_limit::{limit_body_size, BodyLimits};
 pub use health::{healthz, readyz};
 pub use lang::switch_language;
 pub use same_origin::refuse_cross_site_writes;

@@ -1,6 +1,7 @@
 //! The real server on a random port against a fresh PostgreSQL cluster per test.
 
 mod accounts;
+mod archive_upload;
 mod health;
 mod helpers;
 mod learn_and_generate;

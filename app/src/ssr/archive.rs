@@ -1,0 +1,627 @@
+//! Tweets from an uploaded X (Twitter) data archive: the archive's `.zip`, or its
+//! `data/tweets.js` alone.
+//!
+//! A tweets file is JavaScript, `window.YTD.tweets.part0 = [ {"tweet": {…}}, … ]`;
+//! big archives continue in `data/tweets-part1.js`, `data/tweets-part2.js` … and
+//! older ones name it `data/tweet.js` (`window.YTD.tweet.part0`, elements without
+//! the `"tweet"` wrapper in 2019). The files are parsed as a stream straight out of
+//! the inflater, keeping only the fields we need, so memory follows the tweets'
+//! text rather than the file's size. Sizes declared in zip headers are never
+//! trusted: bytes are counted as they come out of the inflater and reading stops
+//! one byte past [`ArchiveLimits::max_unpacked_bytes`].
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+
+use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use zip::result::ZipError;
+use zip::ZipArchive;
+
+/// How much an upload may make us read. The defaults suit a web upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// The uploaded bytes (zip or tweets.js). Default 32 MiB.
+    pub max_upload_bytes: usize,
+    /// Bytes inflated from the tweets files, summed over all of them. Default 256 MiB.
+    pub max_unpacked_bytes: u64,
+    /// Tweets kept; later ones are dropped and [`Archive::truncated`] is set. Default 100,000.
+    pub max_tweets: usize,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        Self { max_upload_bytes: 32 << 20, max_unpacked_bytes: 256 << 20, max_tweets: 100_000 }
+    }
+}
+
+/// One tweet, as the archive has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveTweet {
+    /// `id_str`; useful to skip tweets already imported.
+    pub id: Option<String>,
+    /// `full_text`, still HTML-escaped (`&amp;`, `&lt;`, `&gt;`) as X writes it.
+    pub text: String,
+    /// A reply: `in_reply_to_status_id_str` is present (self-replies in threads too).
+    pub reply: bool,
+    /// A retweet: the text starts with `RT @` (the archive's `retweeted` flag is unreliable).
+    pub retweet: bool,
+    /// `created_at` as written, e.g. `Wed Oct 10 20:19:24 +0000 2018`.
+    pub created_at: Option<String>,
+}
+
+/// What an upload held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    /// In file order: `tweets.js`, then `tweets-part1.js`, `tweets-part2.js` …
+    pub tweets: Vec<ArchiveTweet>,
+    /// The files read: zip entry names, or [`PLAIN_UPLOAD_NAME`] for a bare tweets.js.
+    pub files: Vec<String>,
+    /// The archive had more than [`ArchiveLimits::max_tweets`] tweets; the first ones were kept.
+    pub truncated: bool,
+}
+
+/// The name errors and [`Archive::files`] give an upload that is not a zip.
+pub const PLAIN_UPLOAD_NAME: &str = "tweets.js";
+
+/// The tweets files looked for in a zip, for [`ArchiveError::NoTweetsFile`].
+pub const EXPECTED_FILES: &[&str] = &["data/tweets.js", "data/tweet.js"];
+
+/// Why an upload could not be read. Each variant carries what the person
+/// uploading needs to fix it; `Display` is plain English for logs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    #[error("the upload is {size} bytes, more than the limit of {limit} bytes")]
+    UploadTooLarge { size: usize, limit: usize },
+    /// `file` is the tweets file whose data is damaged, if the damage is there.
+    #[error("the zip file is damaged or incomplete ({detail})")]
+    DamagedZip { file: Option<String>, detail: String },
+    #[error("`{file}` in the zip file is encrypted; upload the archive without a password")]
+    EncryptedZip { file: String },
+    #[error("`{file}` in the zip file is compressed with method {method}, which is not supported; zip it again with ordinary (deflate) compression")]
+    UnsupportedCompression { file: String, method: u16 },
+    #[error("the zip file has no tweets file (looked for {})", expected.join(", "))]
+    NoTweetsFile { expected: &'static [&'static str] },
+    #[error("the tweets files unpack to more than {limit} bytes (stopped in `{file}`)")]
+    UnpackedTooLarge { file: String, limit: u64 },
+    #[error("`{file}` is not valid UTF-8 text at line {line}, column {column}")]
+    InvalidUtf8 { file: String, line: u64, column: u64 },
+    #[error("`{file}` is not an X archive tweets file: it starts with {found:?}")]
+    NotTweetsFile { file: String, found: String },
+    #[error("`{file}` has broken JSON at line {line}, column {column}: {message}")]
+    InvalidJson { file: String, line: u64, column: u64, message: String },
+    #[error("`{file}` does not hold tweets as expected at line {line}, column {column}: {message}")]
+    UnexpectedShape { file: String, line: u64, column: u64, message: String },
+    #[error("the archive has no tweets")]
+    NoTweets,
+}
+
+/// Reads the tweets from an upload: a zip (told by its magic bytes), else the text
+/// of a tweets file (`window.YTD.tweets.partN = [...]`, or a bare JSON array).
+pub fn read_upload(bytes: &[u8], limits: &ArchiveLimits) -> Result<Archive, ArchiveError> {
+    if bytes.len() > limits.max_upload_bytes {
+        return Err(ArchiveError::UploadTooLarge { size: bytes.len(), limit: limits.max_upload_bytes });
+    }
+    let mut reading = Reading {
+        archive: Archive { tweets: Vec::new(), files: Vec::new(), truncated: false },
+        budget: limits.max_unpacked_bytes,
+        limits,
+    };
+    if is_zip(bytes) {
+        let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(|e| zip_error(e, None))?;
+        let files = tweets_files(&zip);
+        if files.is_empty() {
+            return Err(ArchiveError::NoTweetsFile { expected: EXPECTED_FILES });
+        }
+        for (index, name) in files {
+            if reading.archive.tweets.len() >= limits.max_tweets {
+                // Full: the remaining parts are not read.
+                reading.archive.truncated = true;
+                break;
+            }
+            reading.file(&mut Source::Zip { zip: &mut zip, index }, name)?;
+        }
+    } else {
+        reading.file(&mut Source::Text(bytes), PLAIN_UPLOAD_NAME.to_owned())?;
+    }
+    if reading.archive.tweets.is_empty() {
+        return Err(ArchiveError::NoTweets);
+    }
+    Ok(reading.archive)
+}
+
+fn is_zip(bytes: &[u8]) -> bool {
+    // A local file header, or the end record of an empty zip.
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06")
+}
+
+/// The tweets files of one archive in a zip, in reading order, as (index, name).
+///
+/// Accepts `data/` under any top folder (re-zipping tools add one); if several
+/// archives sit in one zip, the shallowest is read, `tweets` before old `tweet`.
+fn tweets_files<R: Read + io::Seek>(zip: &ZipArchive<R>) -> Vec<(usize, String)> {
+    let mut found: Vec<(TweetsFileName, usize, String)> = (0..zip.len())
+        .filter_map(|index| {
+            let name = zip.name_for_index(index)?.ok()?;
+            Some((TweetsFileName::parse(&name)?, index, name.into_owned()))
+        })
+        .collect();
+    let Some(first) = found.iter().map(|(file, ..)| file).min_by_key(|f| f.archive_key()) else {
+        return Vec::new();
+    };
+    let chosen = (first.dir.clone(), first.old);
+    found.retain(|(file, ..)| (&file.dir, file.old) == (&chosen.0, chosen.1));
+    found.sort_by_key(|(file, ..)| file.part);
+    found.into_iter().map(|(_, index, name)| (index, name)).collect()
+}
+
+/// A zip entry name of the form `<dir>data/tweets[-partN].js` (or `tweet…`).
+#[derive(Debug, PartialEq, Eq)]
+struct TweetsFileName {
+    /// The folder holding `data/`: "" or e.g. "twitter-2024-01-01/".
+    dir: String,
+    /// `tweet.js`, the name before 2020.
+    old: bool,
+    part: u32,
+}
+
+impl TweetsFileName {
+    fn parse(name: &str) -> Option<Self> {
+        // Some Windows tools write backslashes.
+        let name = name.replace('\\', "/");
+        if name.starts_with("__MACOSX/") {
+            return None;
+        }
+        let (dir, file) = match name.rsplit_once("/data/") {
+            Some((top, file)) => (format!("{top}/"), file),
+            None => (String::new(), name.strip_prefix("data/")?),
+        };
+        let stem = file.strip_suffix(".js")?;
+        let (base, part) = match stem.split_once("-part") {
+            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => (base, n.parse().ok()?),
+            Some(_) => return None,
+            None => (stem, 0),
+        };
+        let old = match base {
+            "tweets" => false,
+            "tweet" => true,
+            _ => return None,
+        };
+        Some(Self { dir, old, part })
+    }
+
+    fn archive_key(&self) -> (usize, &str, bool) {
+        (self.dir.matches('/').count(), &self.dir, self.old)
+    }
+}
+
+/// Where a tweets file's bytes come from; reopened to locate an error.
+enum Source<'z, 'b> {
+    Text(&'b [u8]),
+    Zip { zip: &'z mut ZipArchive<Cursor<&'b [u8]>>, index: usize },
+}
+
+impl Source<'_, '_> {
+    fn open(&mut self, name: &str) -> Result<Box<dyn Read + '_>, ArchiveError> {
+        match self {
+            Source::Text(bytes) => Ok(Box::new(*bytes)),
+            Source::Zip { zip, index } => match zip.by_index(*index) {
+                Ok(file) => Ok(Box::new(file)),
+                Err(err) => Err(zip_error(err, Some(name))),
+            },
+        }
+    }
+}
+
+/// `file`: the entry being opened, if any.
+fn zip_error(err: ZipError, file: Option<&str>) -> ArchiveError {
+    let file = file.map(str::to_owned);
+    match err {
+        ZipError::UnsupportedArchive(ZipError::PASSWORD_REQUIRED) => {
+            ArchiveError::EncryptedZip { file: file.unwrap_or_default() }
+        }
+        ZipError::CompressionMethodNotSupported(method) => {
+            ArchiveError::UnsupportedCompression { file: file.unwrap_or_default(), method }
+        }
+        other => ArchiveError::DamagedZip { file, detail: other.to_string() },
+    }
+}
+
+/// The state of one upload being read.
+struct Reading<'l> {
+    archive: Archive,
+    /// Unpacked bytes still allowed.
+    budget: u64,
+    limits: &'l ArchiveLimits,
+}
+
+impl Reading<'_> {
+    fn file(&mut self, source: &mut Source, name: String) -> Result<(), ArchiveError> {
+        let result = {
+            let checked = Checked::new(source.open(&name)?, &mut self.budget);
+            // serde_json reads byte by byte: std's `Bytes<BufReader<_>>` (by value,
+            // not `&mut`) takes them straight from the buffer.
+            let input = BufReader::with_capacity(64 << 10, checked);
+            parse_tweets_file(input, &mut self.archive, self.limits.max_tweets)
+        };
+        result.map_err(|failure| failure.into_error(source, &name, self.limits.max_unpacked_bytes))?;
+        self.archive.files.push(name);
+        Ok(())
+    }
+}
+
+/// A failure while parsing, before it is put in terms of the file.
+enum Failure {
+    Io(io::Error),
+    NotTweetsFile(String),
+    Json(serde_json::Error, Prefix),
+}
+
+impl From<io::Error> for Failure {
+    fn from(err: io::Error) -> Self {
+        Failure::Io(err)
+    }
+}
+
+impl Failure {
+    fn into_error(self, source: &mut Source, file: &str, limit: u64) -> ArchiveError {
+        let file = file.to_owned();
+        let (err, prefix) = match self {
+            Failure::Io(err) => return io_error(err, source, file, limit),
+            Failure::NotTweetsFile(found) => return ArchiveError::NotTweetsFile { file, found },
+            Failure::Json(err, prefix) => (err, prefix),
+        };
+        let category = err.classify();
+        if category == serde_json::error::Category::Io {
+            return io_error(io::Error::from(err), source, file, limit);
+        }
+        // serde_json counts from the start of the JSON, in bytes; we report the
+        // position in the file, in characters.
+        let json_line = err.line() as u64;
+        let line = json_line + prefix.newlines;
+        let before = if json_line == 1 { prefix.tail } else { 0 };
+        let column = char_column(source, &file, line, before + (err.column() as u64).saturating_sub(1));
+        // The message without serde_json's own " at line L column C".
+        let message = err.to_string();
+        let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m).to_owned();
+        if category == serde_json::error::Category::Data {
+            ArchiveError::UnexpectedShape { file, line, column, message }
+        } else {
+            ArchiveError::InvalidJson { file, line, column, message }
+        }
+    }
+}
+
+fn io_error(err: io::Error, source: &mut Source, file: String, limit: u64) -> ArchiveError {
+    let inner = err.get_ref();
+    if let Some(zip) = inner.and_then(|e| e.downcast_ref::<ZipError>()) {
+        // The zip crate finds an unsupported compression method at the first read.
+        return zip_error(zip.clone(), Some(&file));
+    }
+    match inner.and_then(|e| e.downcast_ref::<CheckError>()) {
+        Some(CheckError::TooLarge) => ArchiveError::UnpackedTooLarge { file, limit },
+        Some(&CheckError::InvalidUtf8 { line, index }) => {
+            let column = char_column(source, &file, line, index);
+            ArchiveError::InvalidUtf8 { file, line, column }
+        }
+        // Corrupt deflate data, a CRC mismatch …
+        None => ArchiveError::DamagedZip { detail: err.to_string(), file: Some(file) },
+    }
+}
+
+/// The character column (1-based; a BOM is not a character) of byte `index`
+/// (0-based) of line `line` (1-based), found by reading the file again: errors
+/// are rare, and this keeps the happy path free of per-character bookkeeping.
+fn char_column(source: &mut Source, file: &str, line: u64, index: u64) -> u64 {
+    let count = |reader: Box<dyn Read + '_>| -> io::Result<u64> {
+        let mut reader = BufReader::new(reader);
+        let bom = line == 1 && reader.fill_buf()?.starts_with(BOM);
+        for _ in 1..line {
+            if reader.skip_until(b'\n')? == 0 {
+                break;
+            }
+        }
+        let mut rest = reader.take(index);
+        let mut chars = 0;
+        loop {
+            let buf = rest.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            chars += buf.iter().filter(|&&b| !is_utf8_continuation(b)).count() as u64;
+            let n = buf.len();
+            rest.consume(n);
+        }
+        Ok(chars + 1 - u64::from(bom && chars > 0))
+    };
+    // The file was readable a moment ago; if not now, a byte column is the best we have.
+    source.open(file).ok().and_then(|reader| count(reader).ok()).unwrap_or(index + 1)
+}
+
+fn is_utf8_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What precedes the JSON array in the file: BOM, `window.YTD.tweets.part0 = `.
+#[derive(Debug, Clone, Copy)]
+struct Prefix {
+    newlines: u64,
+    /// Bytes of the prefix after its last newline.
+    tail: u64,
+}
+
+/// The longest `window.YTD.<name>.part<N> =` (with a BOM and spaces) we look through.
+const MAX_PREFIX: usize = 128;
+
+fn parse_tweets_file<R: Read>(
+    mut input: BufReader<R>,
+    archive: &mut Archive,
+    max_tweets: usize,
+) -> Result<(), Failure> {
+    let prefix = read_prefix(&mut input)?;
+    let mut de = serde_json::Deserializer::from_reader(input);
+    de.deserialize_seq(TweetsArray { archive, max_tweets })
+        .and_then(|()| de.end())
+        .map_err(|err| Failure::Json(err, prefix))
+}
+
+/// Consumes everything before the JSON array and checks it names tweets.
+fn read_prefix(input: &mut impl BufRead) -> Result<Prefix, Failure> {
+    let mut head = Vec::new();
+    let ended = loop {
+        let next = match input.fill_buf() {
+            Ok(buf) => buf.first().copied(),
+            // Bytes that are not UTF-8 right at the start: not a text file at all.
+            Err(err)
+                if matches!(
+                    err.get_ref().and_then(|e| e.downcast_ref::<CheckError>()),
+                    Some(CheckError::InvalidUtf8 { .. })
+                ) =>
+            {
+                return Err(Failure::NotTweetsFile(String::from_utf8_lossy(&head).trim().to_owned()));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        match next {
+            None => break None,
+            Some(b'[') => break Some(b'['),
+            Some(b) => {
+                input.consume(1);
+                head.push(b);
+                if b == b'=' {
+                    break Some(b'=');
+                }
+                if head.len() == MAX_PREFIX {
+                    break None;
+                }
+            }
+        }
+    };
+    // `head` holds whole characters: the input is checked UTF-8 and we stop at ASCII.
+    let text = String::from_utf8_lossy(&head);
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text).trim();
+    let accepted = match ended {
+        Some(b'[') => text.is_empty(),
+        Some(_) => is_tweets_assignment(text.trim_end_matches('=')),
+        None => false,
+    };
+    if !accepted {
+        let found: String = text.chars().take(40).collect();
+        return Err(Failure::NotTweetsFile(found.trim_end_matches('=').trim_end().to_owned()));
+    }
+    let newlines = head.iter().filter(|&&b| b == b'\n').count() as u64;
+    let tail = head.iter().rev().take_while(|&&b| b != b'\n').count() as u64;
+    Ok(Prefix { newlines, tail })
+}
+
+/// `window.YTD.tweets.part0` (or `tweet`, any part number).
+fn is_tweets_assignment(lhs: &str) -> bool {
+    let Some(rest) = lhs.trim().strip_prefix("window.YTD.") else { return false };
+    let Some((name, part)) = rest.split_once(".part") else { return false };
+    matches!(name, "tweets" | "tweet") && !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The top-level array: tweets are pushed as they are parsed.
+struct TweetsArray<'a> {
+    archive: &'a mut Archive,
+    max_tweets: usize,
+}
+
+impl<'de> Visitor<'de> for TweetsArray<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of tweets")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while self.archive.tweets.len() < self.max_tweets {
+            match seq.next_element::<Tweet>()? {
+                Some(tweet) => self.archive.tweets.push(tweet.0),
+                None => return Ok(()),
+            }
+        }
+        // Full: the rest of the array is still checked, not kept.
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            self.archive.truncated = true;
+        }
+        Ok(())
+    }
+}
+
+/// An array element: `{"tweet": {...}}`, or the tweet object itself (2019 archives).
+struct Tweet(ArchiveTweet);
+
+/// The keys we keep; the rest are skipped without being stored.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Tweet,
+    IdStr,
+    FullText,
+    CreatedAt,
+    InReplyToStatusIdStr,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Tweet {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TweetVisitor)
+    }
+}
+
+struct TweetVisitor;
+
+impl<'de> Visitor<'de> for TweetVisitor {
+    type Value = Tweet;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tweet object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tweet, A::Error> {
+        let (mut wrapped, mut id, mut text, mut created_at, mut reply_to) = (None, None, None, None, None::<String>);
+        while let Some(field) = map.next_key()? {
+            match field {
+                Field::Tweet => wrapped = Some(map.next_value::<Tweet>()?),
+                Field::IdStr => id = map.next_value()?,
+                Field::FullText => text = Some(map.next_value::<String>()?),
+                Field::CreatedAt => created_at = map.next_value()?,
+                Field::InReplyToStatusIdStr => reply_to = map.next_value()?,
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(tweet) = wrapped {
+            return Ok(tweet);
+        }
+        let text = text.ok_or_else(|| de::Error::missing_field("full_text"))?;
+        Ok(Tweet(ArchiveTweet { id, retweet: text.starts_with("RT @"), text, reply: reply_to.is_some(), created_at }))
+    }
+}
+
+/// Why [`Checked`] stopped; travels inside an `io::Error` through serde_json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CheckError {
+    TooLarge,
+    /// At byte `index` (0-based) of line `line` (1-based).
+    InvalidUtf8 {
+        line: u64,
+        index: u64,
+    },
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            CheckError::TooLarge => f.write_str("over the unpacked size limit"),
+            CheckError::InvalidUtf8 { line, index } => write!(f, "invalid UTF-8 at line {line}, byte {index}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {}
+
+/// Passes on bytes while they are within the size budget and valid UTF-8, and
+/// knows the line of the last byte passed on, so that errors have a position.
+/// Nothing is buffered: a character cut by the end of a read is passed on and its
+/// first bytes remembered, to be checked with the rest in the next read.
+struct Checked<'b, R> {
+    inner: R,
+    /// Bytes still allowed to come out of `inner`.
+    budget: &'b mut u64,
+    /// The first bytes of a character cut by the end of the last read.
+    cut: [u8; 4],
+    cut_len: usize,
+    /// The error to return from now on.
+    failed: Option<CheckError>,
+    offset: u64,
+    line: u64,
+    line_start: u64,
+}
+
+impl<'b, R: Read> Checked<'b, R> {
+    fn new(inner: R, budget: &'b mut u64) -> Self {
+        Self { inner, budget, cut: [0; 4], cut_len: 0, failed: None, offset: 0, line: 1, line_start: 0 }
+    }
+
+    fn pass(&mut self, bytes: &[u8]) {
+        if let Some(last) = bytes.iter().rposition(|&b| b == b'\n') {
+            self.line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            self.line_start = self.offset + last as u64 + 1;
+        }
+        self.offset += bytes.len() as u64;
+    }
+
+    /// Fails from now on, at `back` bytes before the last byte passed on (a
+    /// character has no newline, so the line is the current one).
+    fn fail(&mut self, back: usize) -> io::Error {
+        let err = CheckError::InvalidUtf8 { line: self.line, index: self.offset - back as u64 - self.line_start };
+        self.failed = Some(err);
+        io::Error::other(err)
+    }
+
+    /// Checks the start of `bytes` as the rest of the cut character; returns
+    /// how many bytes of `bytes` belong to it.
+    fn finish_cut(&mut self, bytes: &[u8]) -> Result<usize, io::Error> {
+        let len = match self.cut[0] {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            _ => 2,
+        };
+        let take = (len - self.cut_len).min(bytes.len());
+        self.cut[self.cut_len..self.cut_len + take].copy_from_slice(&bytes[..take]);
+        match std::str::from_utf8(&self.cut[..self.cut_len + take]) {
+            Ok(_) => self.cut_len = 0,
+            // Still not whole (the input comes a byte at a time): wait for more.
+            Err(e) if e.error_len().is_none() && take > 0 => self.cut_len += take,
+            Err(_) => return Err(self.fail(self.cut_len)),
+        }
+        Ok(take)
+    }
+}
+
+impl<R: Read> Read for Checked<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(err) = self.failed {
+            return Err(io::Error::other(err));
+        }
+        // One byte past the budget tells an oversized file from one that fits exactly.
+        let room = buf.len().min(usize::try_from(self.budget.saturating_add(1)).unwrap_or(usize::MAX));
+        let got = self.inner.read(&mut buf[..room])?;
+        if got as u64 > *self.budget {
+            self.failed = Some(CheckError::TooLarge);
+            return Err(io::Error::other(CheckError::TooLarge));
+        }
+        *self.budget -= got as u64;
+        let bytes = &buf[..got];
+        let start = if self.cut_len > 0 { self.finish_cut(bytes)? } else { 0 };
+        let (valid, invalid) = match std::str::from_utf8(&bytes[start..]) {
+            Ok(_) => (got, false),
+            Err(e) if e.error_len().is_none() => {
+                let valid = start + e.valid_up_to();
+                self.cut_len = got - valid;
+                self.cut[..self.cut_len].copy_from_slice(&bytes[valid..]);
+                (got, false)
+            }
+            Err(e) => (start + e.valid_up_to(), true),
+        };
+        self.pass(&buf[..valid]);
+        if invalid {
+            // The bytes before the bad one are passed on now, the error on the next read.
+            let err = self.fail(0);
+            if valid == 0 {
+                return Err(err);
+            }
+        }
+        Ok(valid)
+    }
+}
+
+#[cfg(test)]
+mod tests;
