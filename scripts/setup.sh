@@ -28,6 +28,11 @@ if [ "$purpose" = test ]; then
   # Japanese glyphs in screenshots.
   [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 fi
+# The arm64 release (scripts/package-arm64.sh) and its smoke run under QEMU.
+if [ "$purpose" = test ]; then
+  command -v aarch64-linux-gnu-gcc >/dev/null || packages+=(gcc-aarch64-linux-gnu)
+  command -v qemu-aarch64-static >/dev/null || packages+=(qemu-user-static)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
   log "apt packages: ${packages[*]}"
   as_root apt-get update -qq
@@ -41,6 +46,10 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || {
   log "rustup target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 }
+if [ "$purpose" = test ] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  log "rustup target aarch64-unknown-linux-gnu (the Graviton release)"
+  rustup target add aarch64-unknown-linux-gnu
+fi
 if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
   log "cargo-leptos $CARGO_LEPTOS_VERSION (about 14 minutes on 2 cores)"
   # Without LTO it builds in half the time and runs just as well.
