@@ -75,6 +75,22 @@ if [ ! -s "$TWEETGEN_DICTIONARY" ]; then
   cargo run --quiet -p tweetgen-markov --bin tweetgen-markov -- dictionary --out "$TWEETGEN_DICTIONARY"
 fi
 
+# --- Terraform checks (scripts/check-terraform.sh) -------------------------------
+# Python tools in venvs of their own, made again only when a pin changes.
+python_tools() { # VENV REQUIREMENTS_FILE
+  local venv=$1 requirements=$2 frozen
+  frozen=$("$venv/bin/pip" freeze 2>/dev/null || true)
+  if grep -v '^#' "$requirements" | grep -qvixF -f <(echo "$frozen"); then
+    log "python tools into $venv ($requirements)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --requirement "$requirements"
+  fi
+}
+if [ "$purpose" = test ]; then
+  python_tools .venv/terraform terraform/tests/requirements.txt
+  python_tools .venv/checkov terraform/tests/requirements-checkov.txt
+fi
+
 # --- npm -------------------------------------------------------------------
 # cargo-leptos downloads wasm-opt from GitHub unless one is on PATH (env.sh puts
 # .tools first); release builds run it.

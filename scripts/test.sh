@@ -15,6 +15,9 @@ step "clippy"
 # The wasm crate is built (and warned about) by cargo-leptos below.
 cargo clippy --workspace --exclude tweetgen-frontend --all-targets --quiet -- -D warnings
 
+step "terraform: fmt, invariants, references, checkov, trivy (offline)"
+scripts/check-terraform.sh
+
 step "unit and integration tests"
 cargo nextest run --workspace --exclude tweetgen-frontend --no-fail-fast
 
