@@ -30,3 +30,6 @@ cargo build --quiet -p tweetgen-pgharness --bin tweetgen-pg
 
 step "browser tests"
 (cd end2end && npx playwright test)
+
+step "arm64 release: cross-compiled server under qemu against PostgreSQL"
+scripts/arm64-smoke.sh
