@@ -31,6 +31,7 @@ module "tweetgen" {
   alb_deletion_protection = true
   release_bucket          = var.release_bucket
   release_version         = var.release_version
+  server_settings         = { TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server) }
 
   db_instance_class = "db.t4g.medium"
   # The old database holds about 300 GB and autoscaling grows at most once every

@@ -10,6 +10,9 @@ record_name = "tweetgen.example" # the apex: an alias A record
 # false until `tweetgen-infra cutover` has moved the name to the ALB; then true.
 manage_dns_record = false
 
+# While the data moves, the schema comes from the old database, not the servers.
+schema_from_server = false
+
 # The old host's network while `tweetgen-infra migrate` runs (reachable over the
 # VPN into the VPC); empty once the migration is over.
 migration_source_cidrs = ["192.0.2.10/32"]

@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.9, < 2.0"
+  # 1.10: S3 state locking without a DynamoDB table (use_lockfile in backend.hcl).
+  required_version = ">= 1.10, < 2.0"
 
   required_providers {
     aws = {

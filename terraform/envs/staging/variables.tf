@@ -48,6 +48,12 @@ variable "manage_dns_record" {
   type        = bool
 }
 
+variable "schema_from_server" {
+  description = "Whether the servers apply the database migrations at start-up. false while tweetgen-infra migrate copies the old database, schema included, into RDS; true again after the cutover."
+  type        = bool
+  default     = true
+}
+
 variable "migration_source_cidrs" {
   description = "The old host's network, admitted to RDS while the data moves; empty afterwards."
   type        = list(string)
