@@ -11,9 +11,10 @@ MIN_REASON_WORDS = 5
 
 
 def scanned_files():
+    """The files the scanners read: Terraform and Dockerfiles (not the docs about them)."""
     for directory in SCANNED:
         for path in sorted(directory.rglob("*")):
-            if path.is_file() and "tests" not in path.relative_to(directory).parts:
+            if path.is_file() and not path.is_symlink() and (path.suffix == ".tf" or path.name == "Dockerfile"):
                 yield path
 
 
