@@ -319,13 +319,16 @@ resource "aws_lb_target_group" "app" {
   vpc_id               = var.vpc_id
   deregistration_delay = 30
 
+  # /readyz is 200 only while the database answers. The group replaces instances
+  # the ALB finds unhealthy, so a Multi-AZ failover (1-2 minutes) must not count:
+  # 5 failures 30 s apart.
   health_check {
-    path                = "/readyz" # 200 only while the database answers
+    path                = "/readyz"
     matcher             = "200"
-    interval            = 15
+    interval            = 30
     timeout             = 5
     healthy_threshold   = 2
-    unhealthy_threshold = 3
+    unhealthy_threshold = 5
   }
 
   tags = merge(var.tags, { Name = "${var.name}-app" })
