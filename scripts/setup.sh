@@ -28,6 +28,11 @@ if [ "$purpose" = test ]; then
   # Japanese glyphs in screenshots.
   [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 fi
+# The arm64 release (scripts/package-arm64.sh) and its smoke run under QEMU.
+if [ "$purpose" = test ]; then
+  command -v aarch64-linux-gnu-gcc >/dev/null || packages+=(gcc-aarch64-linux-gnu)
+  command -v qemu-aarch64-static >/dev/null || packages+=(qemu-user-static)
+fi
 if [ ${#packages[@]} -gt 0 ]; then
   log "apt packages: ${packages[*]}"
   as_root apt-get update -qq
@@ -41,6 +46,10 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || {
   log "rustup target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 }
+if [ "$purpose" = test ] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  log "rustup target aarch64-unknown-linux-gnu (the Graviton release)"
+  rustup target add aarch64-unknown-linux-gnu
+fi
 if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION"; then
   log "cargo-leptos $CARGO_LEPTOS_VERSION (about 14 minutes on 2 cores)"
   # Without LTO it builds in half the time and runs just as well.
@@ -64,6 +73,22 @@ if [ ! -s "$TWEETGEN_DICTIONARY" ]; then
   log "IPADIC dictionary into ${TWEETGEN_DICTIONARY#"$PWD"/}"
   mkdir -p "$(dirname "$TWEETGEN_DICTIONARY")"
   cargo run --quiet -p tweetgen-markov --bin tweetgen-markov -- dictionary --out "$TWEETGEN_DICTIONARY"
+fi
+
+# --- Terraform checks (scripts/check-terraform.sh) -------------------------------
+# Python tools in venvs of their own, made again only when a pin changes.
+python_tools() { # VENV REQUIREMENTS_FILE
+  local venv=$1 requirements=$2 frozen
+  frozen=$("$venv/bin/pip" freeze 2>/dev/null || true)
+  if grep -v '^#' "$requirements" | grep -qvixF -f <(echo "$frozen"); then
+    log "python tools into $venv ($requirements)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --requirement "$requirements"
+  fi
+}
+if [ "$purpose" = test ]; then
+  python_tools .venv/terraform terraform/tests/requirements.txt
+  python_tools .venv/checkov terraform/tests/requirements-checkov.txt
 fi
 
 # --- npm -------------------------------------------------------------------

@@ -15,6 +15,9 @@ step "clippy"
 # The wasm crate is built (and warned about) by cargo-leptos below.
 cargo clippy --workspace --exclude tweetgen-frontend --all-targets --quiet -- -D warnings
 
+step "terraform: fmt, invariants, references, checkov, trivy (offline)"
+scripts/check-terraform.sh
+
 step "unit and integration tests"
 cargo nextest run --workspace --exclude tweetgen-frontend --no-fail-fast
 
@@ -27,3 +30,6 @@ cargo build --quiet -p tweetgen-pgharness --bin tweetgen-pg
 
 step "browser tests"
 (cd end2end && npx playwright test)
+
+step "arm64 release: cross-compiled server under qemu against PostgreSQL"
+scripts/arm64-smoke.sh

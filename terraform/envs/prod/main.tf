@@ -1,0 +1,50 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Project     = "tweetgen"
+      Environment = "prod"
+      ManagedBy   = "terraform"
+    }
+  }
+}
+
+# Prod: two instances (one per zone) at least, a Multi-AZ database sized for the
+# old service's data, and deletion protection on the ALB and the database.
+module "tweetgen" {
+  source = "../../modules/environment"
+
+  name = "tweetgen-prod"
+
+  availability_zones    = var.availability_zones
+  nat_gateway_mode      = "none"
+  flow_log_traffic_type = "ALL"
+  log_retention_days    = 90
+
+  # t4g.medium only when t4g.small cannot be had in a zone.
+  instance_types          = ["t4g.small", "t4g.medium"]
+  min_size                = 2
+  max_size                = 6
+  certificate_arn         = var.certificate_arn
+  alb_ingress_cidrs       = var.alb_ingress_cidrs
+  alb_deletion_protection = true
+  release_bucket          = var.release_bucket
+  release_version         = var.release_version
+  server_settings         = { TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server) }
+
+  db_instance_class = "db.t4g.medium"
+  # The old database holds about 300 GB and autoscaling grows at most once every
+  # 6 hours, too slowly for the initial copy: start with room for it.
+  db_allocated_storage_gib        = 400
+  db_max_allocated_storage_gib    = 1000
+  db_multi_az                     = true
+  db_deletion_protection          = true
+  db_backup_retention_days        = 14
+  db_performance_insights_enabled = true
+  migration_source_cidrs          = var.migration_source_cidrs
+
+  zone_name         = var.zone_name
+  record_name       = var.record_name
+  manage_dns_record = var.manage_dns_record
+}

@@ -1,0 +1,14 @@
+terraform {
+  # 1.10: S3 state locking without a DynamoDB table (use_lockfile in backend.hcl).
+  required_version = ">= 1.10, < 2.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+
+  # Filled in at init: terraform init -backend-config=backend.hcl
+  backend "s3" {}
+}

@@ -1,0 +1,11 @@
+terraform {
+  # 1.9: validations may refer to other variables.
+  required_version = ">= 1.9, < 2.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+}
