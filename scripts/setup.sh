@@ -23,10 +23,10 @@ command -v npm >/dev/null || packages+=(nodejs npm)
 command -v pkg-config >/dev/null || packages+=(pkg-config)
 # IPADIC sources for the segmentation dictionary.
 [ -f /usr/share/mecab/dic/ipadic/matrix.def ] || packages+=(mecab-ipadic)
+# The share card images (and Japanese glyphs in screenshots).
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || packages+=(fonts-noto-cjk)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || packages+=(chromium)
-  # Japanese glyphs in screenshots.
-  [ -d /usr/share/fonts/opentype/noto ] || packages+=(fonts-noto-cjk)
 fi
 # The arm64 release (scripts/package-arm64.sh) and its smoke run under QEMU.
 if [ "$purpose" = test ]; then

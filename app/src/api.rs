@@ -34,6 +34,16 @@ pub struct Generated {
     pub text: String,
     /// The tweet's page, absolute (for sharing).
     pub permalink: String,
+    /// Its card image, absolute (`None` where the server renders no cards).
+    pub card_url: Option<String>,
+}
+
+/// A user page: the profile and the absolute addresses its share tags need.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfilePage {
+    pub profile: Profile,
+    pub page_url: String,
+    pub card_url: Option<String>,
 }
 
 impl Generated {
@@ -107,14 +117,17 @@ pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
 }
 
 #[server(endpoint = "get_profile")]
-pub async fn get_profile(screen_name: String) -> Result<Option<Profile>, AppError> {
+pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, AppError> {
     use crate::ssr::{store, with_status, AppState};
     with_status(async move {
         if !is_valid_screen_name(&screen_name) {
             return Ok(None);
         }
         let state = AppState::from_context()?;
-        store::profile(&state.pool, &screen_name).await
+        let Some(profile) = store::profile(&state.pool, &screen_name).await? else { return Ok(None) };
+        let page_url = format!("{}/@{}", state.config.public_url, profile.screen_name);
+        let card_url = state.card_url(&profile.screen_name, None);
+        Ok(Some(ProfilePage { profile, page_url, card_url }))
     })
     .await
 }
@@ -191,7 +204,7 @@ pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), Ap
             return Err(AppError::DeleteNotConfirmed);
         }
         store::delete_user(&state.pool, user.user_id).await?;
-        state.models.remove(user.user_id);
+        state.models.remove(&user.user_id);
         tracing::info!(user_id = user.user_id, "deleted a user's data");
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
             response.append_header(http::header::SET_COOKIE, session::clearing_cookie());
@@ -267,6 +280,7 @@ mod tests {
             screen_name: "a".into(),
             text: "今日は晴れ & rain?".into(),
             permalink: "https://tweetgen.example/@a?tweet=7".into(),
+            card_url: None,
         };
         assert_eq!(
             tweet.post_to_x_url(),

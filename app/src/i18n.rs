@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Lang {
     Ja,
     En,
@@ -81,6 +81,10 @@ pub fn texts() -> &'static Texts {
 pub struct Texts {
     pub lang: Lang,
     pub tagline: &'static str,
+    /// Under the service name on card images.
+    pub card_tagline: &'static str,
+    /// The share description of a user page.
+    pub share_description: &'static str,
     pub sign_in: &'static str,
     pub sign_out: &'static str,
     pub sign_in_to_learn: &'static str,
@@ -243,6 +247,8 @@ fn japanese_duration(minutes: u64) -> String {
 static JA: Texts = Texts {
     lang: Lang::Ja,
     tagline: "あなたのツイートを学習して、あなたっぽいツイートを書きます。",
+    card_tagline: "あなたのツイートから、あなたらしい一言を。",
+    share_description: "このアカウントっぽいツイートを、マルコフ連鎖で生成します。",
     sign_in: "Xでログイン",
     sign_out: "ログアウト",
     sign_in_to_learn: "Xでログインすると、あなたのツイートを学習させられます。",
@@ -286,6 +292,8 @@ static JA: Texts = Texts {
 static EN: Texts = Texts {
     lang: Lang::En,
     tagline: "Teach it your tweets; it writes new ones in your voice.",
+    card_tagline: "Tweets in your voice, by a Markov chain",
+    share_description: "New tweets in this account's voice, written by a Markov chain.",
     sign_in: "Sign in with X",
     sign_out: "Sign out",
     sign_in_to_learn: "Sign in with X to teach tweetgen your tweets.",

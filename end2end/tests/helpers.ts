@@ -42,12 +42,18 @@ export async function signIn(page: Page, name: string, options: { protected?: bo
   await expect(page.getByText(`Signed in as @${name}`)).toBeVisible();
 }
 
+/** Opens the folded paste form and fills it in. */
+export async function paste(page: Page, tweets: string): Promise<void> {
+  await page.getByText("Paste tweets").click();
+  await page.getByLabel(/Your tweets/).fill(tweets);
+}
+
 /** Signs in under a fresh name, teaches TWEETS and lands on the user's page. */
 export async function learn(page: Page, prefix: string, options: { protected?: boolean } = {}): Promise<string> {
   const name = uniqueName(prefix);
   await signIn(page, name, options);
-  await page.getByLabel(/Your tweets/).fill(TWEETS);
-  await page.getByRole("button", { name: "Learn" }).click();
+  await paste(page, TWEETS);
+  await page.getByRole("button", { name: "Learn", exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`/@${name}$`));
   await expect(page.getByRole("heading", { name: `@${name}` })).toBeVisible();
   return name;

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { hydrated, learn, signIn, uniqueName, watchForErrors, TWEETS } from "./helpers";
+import { hydrated, learn, paste, signIn, uniqueName, watchForErrors, TWEETS } from "./helpers";
 
 test("hydrated: sign in, learn and generate without a page reload", async ({ page }) => {
   const errors = watchForErrors(page);
@@ -9,8 +9,8 @@ test("hydrated: sign in, learn and generate without a page reload", async ({ pag
   // A reload would wipe this marker.
   await page.evaluate(() => ((window as any).__sameDocument = true));
 
-  await page.getByLabel(/Your tweets/).fill(TWEETS);
-  await page.getByRole("button", { name: "Learn" }).click();
+  await paste(page, TWEETS);
+  await page.getByRole("button", { name: "Learn", exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`/@${name}$`));
   await expect(page.getByRole("heading", { name: `@${name}` })).toBeVisible();
   await expect(page.getByText("Learned 4 sentences")).toBeVisible();
@@ -71,8 +71,8 @@ test("hydrated: retraining too soon is explained and keeps the model", async ({ 
   await learn(page, "again_");
   await page.goto("/");
   await hydrated(page);
-  await page.getByLabel(/Your tweets/).fill("まったく別の文章です。");
-  await page.getByRole("button", { name: "Learn" }).click();
+  await paste(page, "まったく別の文章です。");
+  await page.getByRole("button", { name: "Learn", exact: true }).click();
   await expect(page.getByRole("alert")).toContainText("You trained recently: you can train again in 24 h");
   await page.screenshot({ path: "screenshots/retrain-too-soon.png", fullPage: true });
   expect(errors.filter((e) => !e.includes("status of 429"))).toEqual([]);
@@ -101,8 +101,8 @@ test.describe("without JavaScript", () => {
 
   test("errors come back to the form", async ({ page }) => {
     await signIn(page, uniqueName("nojserr_"));
-    await page.getByLabel(/Your tweets/).fill("RT @someone: not mine");
-    await page.getByRole("button", { name: "Learn" }).click();
+    await paste(page, "RT @someone: not mine");
+    await page.getByRole("button", { name: "Learn", exact: true }).click();
     await expect(page.getByRole("alert")).toContainText("No tweets were left to learn from");
   });
 });
@@ -116,4 +116,31 @@ test("demo users are there to try", async ({ page }) => {
   await expect(card.locator(".tweet-text")).not.toBeEmpty();
   await expect(card.locator("footer")).toContainText("@tweetgen_neko");
   await page.screenshot({ path: "screenshots/demo-user.png", fullPage: true });
+});
+
+test("share tags point at a card image of the tweet", async ({ page }) => {
+  const name = await learn(page, "card_");
+  await page.getByRole("button", { name: "Generate" }).click();
+  const card = page.getByTestId("generated-tweet");
+  const text = (await card.locator(".tweet-text").textContent()) ?? "";
+  // The permalink page is what X's crawler fetches when the link is posted.
+  await card.locator("footer a").first().click();
+  await expect(page).toHaveURL(/\?tweet=\d+$/);
+  await page.reload();
+  const meta = (key: string) => page.locator(`meta[property="${key}"], meta[name="${key}"]`);
+  await expect(meta("og:description")).toHaveAttribute("content", text);
+  await expect(meta("twitter:card")).toHaveAttribute("content", "summary_large_image");
+  const image = (await meta("og:image").getAttribute("content")) ?? "";
+  expect(image).toMatch(new RegExp(`/card/${name}/\\d+\\.png$`));
+  const response = await page.request.get(image);
+  expect(response.status()).toBe(200);
+  expect(response.headers()["content-type"]).toBe("image/png");
+  require("fs").writeFileSync("screenshots/card-tweet.png", await response.body());
+  // How it looks: the image, opened in the browser.
+  await page.goto(image);
+  const size = await page.evaluate(() => {
+    const img = document.querySelector("img") as HTMLImageElement;
+    return [img.naturalWidth, img.naturalHeight];
+  });
+  expect(size).toEqual([1200, 630]);
 });

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 use tweetgen_app::ssr::archive::ArchiveLimits;
+use tweetgen_app::ssr::card::CardFonts;
+use tweetgen_app::ssr::share_card::Cards;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -18,6 +20,7 @@ pub struct Settings {
     pub markov: MarkovSettings,
     pub auth: AuthSettings,
     pub learning: LearningSettings,
+    pub cards: CardSettings,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
 }
@@ -219,6 +222,40 @@ impl LearningSettings {
             max_upload_bytes: self.max_upload_bytes,
             max_unpacked_bytes: self.max_unpacked_bytes,
             max_tweets: self.max_tweets,
+        }
+    }
+}
+
+/// The share card images (OGP / X cards).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardSettings {
+    /// A CJK-capable font, regular and bold (`.ttc`: the first face). Unset:
+    /// Debian's fonts-noto-cjk. Unreadable: pages go without card images.
+    pub regular_font: Option<PathBuf>,
+    pub bold_font: Option<PathBuf>,
+    /// Memory for rendered images (about 100 KB each).
+    pub cache_max_bytes: usize,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        Self { regular_font: None, bold_font: None, cache_max_bytes: 64 << 20 }
+    }
+}
+
+impl CardSettings {
+    pub fn cards(&self) -> Option<Cards> {
+        let fonts = match (&self.regular_font, &self.bold_font) {
+            (Some(regular), Some(bold)) => CardFonts::load(regular, bold),
+            _ => CardFonts::debian_default(),
+        };
+        match fonts {
+            Ok(fonts) => Some(Cards::new(fonts, self.cache_max_bytes)),
+            Err(error) => {
+                tracing::warn!(%error, "no card images: set cards.regular_font/bold_font or install fonts-noto-cjk");
+                None
+            }
         }
     }
 }

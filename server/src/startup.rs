@@ -65,7 +65,8 @@ impl Application {
         };
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
-        let state = AppState { pool, tokenizer, models, config: Arc::new(config) };
+        let cards = settings.cards.cards().map(Arc::new);
+        let state = AppState { pool, tokenizer, models, cards, config: Arc::new(config) };
         if settings.seed_demo_users {
             seed::seed_demo_users(&state).await?;
         }
@@ -148,6 +149,10 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
         .route("/auth/logout", post(auth::logout))
         .route("/lang/{code}", get(routes::switch_language))
         .with_state(sign_in);
+    let cards = Router::new()
+        .route("/card/{file}", get(routes::user_card))
+        .route("/card/{screen_name}/{file}", get(routes::tweet_card))
+        .with_state(state.clone());
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -163,6 +168,7 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
     pages
         .merge(health)
         .merge(auth)
+        .merge(cards)
         .layer(middleware::from_fn(routes::refuse_cross_site_writes))
         // Refuses oversized requests up front; axum's own 2 MiB default is lifted
         // so that server functions can read what the limit lets in.

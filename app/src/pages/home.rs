@@ -67,23 +67,23 @@ fn Learn(viewer: Viewer) -> impl IntoView {
                 <a href=format!("/@{}", viewer.screen_name)>{t.your_page}</a>
             </p>
             <UploadForm/>
-            <details class="paste">
-                <summary>{t.paste_label}</summary>
-                <PasteForm/>
-            </details>
+            <PasteForm/>
         </section>
         <DeleteMyDataForm/>
     }
 }
 
-/// Paste tweets and train. Posts to `train_model`; on success the server sends the
-/// browser to the user's page.
+/// Paste tweets and train, the other way to learn (folded away: the archive is
+/// the usual one; open when it has an error to show). Posts to `train_model`; on
+/// success the server sends the browser to the user's page.
 #[component]
 fn PasteForm() -> impl IntoView {
     let train = ServerAction::<TrainModel>::new();
     let error = move || train.value().get().and_then(Result::err);
     let t = texts();
     view! {
+        <details class="paste" open=move || error().is_some()>
+        <summary>{t.paste_label}</summary>
         <ActionForm action=train>
             <label for="tweets">{t.paste_hint(MAX_PASTE_LINES)}</label>
             <textarea id="tweets" name="tweets" rows="8" required></textarea>
@@ -92,6 +92,7 @@ fn PasteForm() -> impl IntoView {
             </button>
         </ActionForm>
         {move || error().map(|error| view! { <ErrorMessage error/> })}
+        </details>
     }
 }
 

@@ -1,10 +1,12 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::header::use_viewer;
 use super::{set_not_found_status, ErrorMessage, NotFound};
-use crate::api::{get_generation, get_profile, GenerateTweet, Generated, Profile, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE};
+use crate::api::{
+    get_generation, get_profile, GenerateTweet, Generated, ProfilePage, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE,
+};
 use crate::i18n::texts;
 
 /// `/@screen_name`: the user's page, where anyone can generate a tweet in their voice.
@@ -34,7 +36,7 @@ fn UserProfile(screen_name: String) -> impl IntoView {
         <Suspense fallback=move || view! { <p>{t.loading}</p> }>
             {move || Suspend::new(async move {
                 match profile.await {
-                    Ok(Some(profile)) => view! { <ProfileCard profile/> }.into_any(),
+                    Ok(Some(page)) => view! { <ProfileCard page/> }.into_any(),
                     Ok(None) => {
                         set_not_found_status();
                         view! {
@@ -53,11 +55,19 @@ fn UserProfile(screen_name: String) -> impl IntoView {
 
 /// The profile and, for anyone allowed to, the generator.
 #[component]
-fn ProfileCard(profile: Profile) -> impl IntoView {
+fn ProfileCard(page: ProfilePage) -> impl IntoView {
     let t = texts();
     let viewer = use_viewer();
+    let profile = page.profile;
     let protected = profile.protected;
+    // A tweet's permalink carries that tweet's share tags instead (the Generator's).
+    let showing_a_tweet = use_query_map().read_untracked().get("tweet").is_some();
+    let share = (!showing_a_tweet).then(|| {
+        let title = t.page_title(&profile.screen_name);
+        view! { <ShareTags title description=t.share_description.to_string() url=page.page_url image=page.card_url/> }
+    });
     view! {
+        {share}
         <section class="card profile">
             <h1>
                 {format!("@{}", profile.screen_name)}
@@ -129,11 +139,22 @@ fn Generator(screen_name: String) -> impl IntoView {
         <Suspense>
             {move || Suspend::new(async move {
                 let linked = linked.await;
-                move || match (generate.value().get(), linked.clone()) {
+                let share = match &linked {
+                    Ok(Some(tweet)) => Some(view! {
+                        <ShareTags
+                            title=texts().page_title(&tweet.screen_name)
+                            description=tweet.text.clone()
+                            url=tweet.permalink.clone()
+                            image=tweet.card_url.clone()
+                        />
+                    }),
+                    _ => None,
+                };
+                view! { {share} {move || match (generate.value().get(), linked.clone()) {
                     (Some(Ok(tweet)), _) | (None, Ok(Some(tweet))) => view! { <TweetCard tweet/> }.into_any(),
                     (Some(Err(error)), _) | (None, Err(error)) => view! { <ErrorMessage error/> }.into_any(),
                     (None, Ok(None)) => ().into_any(),
-                }
+                }} }
             })}
         </Suspense>
     }
@@ -150,5 +171,26 @@ fn TweetCard(tweet: Generated) -> impl IntoView {
                 <a href=post_to_x class="post-to-x" target="_blank" rel="noopener noreferrer">{texts().post_to_x}</a>
             </footer>
         </article>
+    }
+}
+
+/// Open Graph and X card tags, so that a shared link shows the card image.
+#[component]
+fn ShareTags(title: String, description: String, url: String, image: Option<String>) -> impl IntoView {
+    let card = if image.is_some() { "summary_large_image" } else { "summary" };
+    view! {
+        <Meta property="og:type" content="website"/>
+        <Meta property="og:site_name" content="tweetgen"/>
+        <Meta property="og:title" content=title/>
+        <Meta property="og:description" content=description.clone()/>
+        <Meta name="description" content=description/>
+        <Meta property="og:url" content=url/>
+        <Meta name="twitter:card" content=card/>
+        {image.map(|image| view! {
+            <Meta property="og:image" content=image.clone()/>
+            <Meta property="og:image:width" content="1200"/>
+            <Meta property="og:image:height" content="630"/>
+            <Meta name="twitter:image" content=image/>
+        })}
     }
 }

@@ -1,100 +1,113 @@
-//! Decoded models kept in memory, keyed by user and checked against the stored
-//! version on every use, so a retrain or a delete through any instance is seen by
-//! all of them at their next request. Bounded by the models' in-memory bytes; the
+//! Decoded models (and card images) kept in memory, keyed by user and checked
+//! against the stored version on every use, so a retrain or a delete through any
+//! instance is seen by all of them at their next request. Bounded by bytes; the
 //! least recently used go first.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use tweetgen_markov::Model;
 
-pub struct ModelCache {
+/// Decoded models by user id.
+pub type ModelCache = VersionedCache<i64, Arc<Model>>;
+
+/// Values derived from a stored model (or the model itself), each valid for one
+/// version of it.
+pub struct VersionedCache<K, V> {
     max_bytes: usize,
-    inner: Mutex<Entries>,
+    inner: Mutex<Entries<K, V>>,
 }
 
-#[derive(Default)]
-struct Entries {
-    by_user: HashMap<i64, Entry>,
+struct Entries<K, V> {
+    by_key: HashMap<K, Entry<V>>,
     bytes: usize,
     /// Incremented on every use: the entry with the smallest stamp is the least recent.
     clock: u64,
 }
 
-struct Entry {
+struct Entry<V> {
     version: i64,
-    model: Arc<Model>,
+    value: V,
     bytes: usize,
     last_used: u64,
 }
 
-impl ModelCache {
+impl<K: Hash + Eq + Clone, V: Clone> VersionedCache<K, V> {
     pub fn new(max_bytes: usize) -> Self {
-        Self { max_bytes, inner: Mutex::default() }
+        Self { max_bytes, inner: Mutex::new(Entries { by_key: HashMap::new(), bytes: 0, clock: 0 }) }
     }
 
-    /// The user's model if it is cached at exactly `version`.
-    pub fn get(&self, user_id: i64, version: i64) -> Option<Arc<Model>> {
+    /// The value if it is cached at exactly `version`.
+    pub fn get(&self, key: &K, version: i64) -> Option<V> {
         let mut entries = self.lock();
         entries.clock += 1;
         let now = entries.clock;
-        let entry = entries.by_user.get_mut(&user_id).filter(|entry| entry.version == version)?;
+        let entry = entries.by_key.get_mut(key).filter(|entry| entry.version == version)?;
         entry.last_used = now;
-        Some(entry.model.clone())
+        Some(entry.value.clone())
     }
 
-    /// Caches a model (replacing any other version of the user's), then evicts the
-    /// least recently used until the total fits. A model larger than the whole
+    /// Caches a value of `bytes` (replacing any other version of it), then evicts
+    /// the least recently used until the total fits. A value larger than the whole
     /// cache is not kept.
-    pub fn insert(&self, user_id: i64, version: i64, model: Arc<Model>) {
-        let bytes = model.memory_bytes();
+    pub fn insert(&self, key: K, version: i64, value: V, bytes: usize) {
         let mut entries = self.lock();
-        entries.remove(user_id);
+        entries.remove(&key);
         if bytes > self.max_bytes {
             return;
         }
         entries.clock += 1;
         let last_used = entries.clock;
         entries.bytes += bytes;
-        entries.by_user.insert(user_id, Entry { version, model, bytes, last_used });
+        entries.by_key.insert(key, Entry { version, value, bytes, last_used });
         while entries.bytes > self.max_bytes {
-            let Some(oldest) = entries.by_user.iter().min_by_key(|(_, entry)| entry.last_used).map(|(&id, _)| id)
+            let Some(oldest) =
+                entries.by_key.iter().min_by_key(|(_, entry)| entry.last_used).map(|(key, _)| key.clone())
             else {
                 break;
             };
-            entries.remove(oldest);
+            entries.remove(&oldest);
         }
     }
 
-    /// Frees a deleted user's model now (other instances never serve it either:
-    /// every use checks the stored version first; they free it when it ages out).
-    pub fn remove(&self, user_id: i64) {
-        self.lock().remove(user_id);
+    /// Frees an entry now (e.g. a deleted user's model). Other instances never
+    /// serve theirs either: every use checks the stored version first; they free
+    /// it when it ages out.
+    pub fn remove(&self, key: &K) {
+        self.lock().remove(key);
     }
 
     pub fn cached_bytes(&self) -> usize {
         self.lock().bytes
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<K, V>> {
         // A panic while holding the lock cannot leave the map inconsistent: go on.
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-impl Entries {
-    fn remove(&mut self, user_id: i64) {
-        if let Some(entry) = self.by_user.remove(&user_id) {
+impl ModelCache {
+    pub fn insert_model(&self, user_id: i64, version: i64, model: Arc<Model>) {
+        let bytes = model.memory_bytes();
+        self.insert(user_id, version, model, bytes);
+    }
+}
+
+impl<K: Hash + Eq, V> Entries<K, V> {
+    fn remove(&mut self, key: &K) {
+        if let Some(entry) = self.by_key.remove(key) {
             self.bytes -= entry.bytes;
         }
     }
 }
 
-impl std::fmt::Debug for ModelCache {
+impl<K, V> std::fmt::Debug for VersionedCache<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let entries = self.lock();
-        f.debug_struct("ModelCache")
-            .field("models", &entries.by_user.len())
+        let entries = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f.debug_struct("VersionedCache")
+            .field("entries", &entries.by_key.len())
             .field("bytes", &entries.bytes)
             .field("max_bytes", &self.max_bytes)
             .finish()
@@ -114,12 +127,12 @@ mod tests {
     #[test]
     fn only_the_same_version_is_served() {
         let cache = ModelCache::new(1 << 20);
-        cache.insert(1, 3, model("a b c"));
-        assert!(cache.get(1, 3).is_some());
-        assert!(cache.get(1, 4).is_none(), "a retrained model is a miss");
-        assert!(cache.get(2, 3).is_none());
-        cache.insert(1, 4, model("d e f"));
-        assert!(cache.get(1, 3).is_none(), "the old version is gone");
+        cache.insert_model(1, 3, model("a b c"));
+        assert!(cache.get(&1, 3).is_some());
+        assert!(cache.get(&1, 4).is_none(), "a retrained model is a miss");
+        assert!(cache.get(&2, 3).is_none());
+        cache.insert_model(1, 4, model("d e f"));
+        assert!(cache.get(&1, 3).is_none(), "the old version is gone");
         assert_eq!(cache.cached_bytes(), model("d e f").memory_bytes());
     }
 
@@ -127,20 +140,20 @@ mod tests {
     fn the_least_recently_used_go_first_when_full() {
         let one = model("a b c").memory_bytes();
         let cache = ModelCache::new(2 * one + one / 2);
-        cache.insert(1, 1, model("a b c"));
-        cache.insert(2, 1, model("a b d"));
-        assert!(cache.get(1, 1).is_some()); // 2 is now the least recent
-        cache.insert(3, 1, model("a b e"));
-        assert!(cache.get(2, 1).is_none());
-        assert!(cache.get(1, 1).is_some() && cache.get(3, 1).is_some());
+        cache.insert_model(1, 1, model("a b c"));
+        cache.insert_model(2, 1, model("a b d"));
+        assert!(cache.get(&1, 1).is_some()); // 2 is now the least recent
+        cache.insert_model(3, 1, model("a b e"));
+        assert!(cache.get(&2, 1).is_none());
+        assert!(cache.get(&1, 1).is_some() && cache.get(&3, 1).is_some());
         assert!(cache.cached_bytes() <= 2 * one + one / 2);
     }
 
     #[test]
     fn a_model_larger_than_the_cache_is_not_kept() {
         let cache = ModelCache::new(10);
-        cache.insert(1, 1, model("a b c"));
-        assert!(cache.get(1, 1).is_none());
+        cache.insert_model(1, 1, model("a b c"));
+        assert!(cache.get(&1, 1).is_none());
         assert_eq!(cache.cached_bytes(), 0);
     }
 }

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod cache;
 pub mod card;
 pub mod session;
+pub mod share_card;
 pub mod store;
 pub mod training;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
     pub models: Arc<cache::ModelCache>,
+    /// `None` when the card fonts could not be loaded: pages then have no image.
+    pub cards: Option<Arc<share_card::Cards>>,
     pub config: Arc<AppConfig>,
 }
 
@@ -59,7 +62,18 @@ impl AppState {
     /// A generated tweet as the API returns it, with its absolute permalink.
     pub fn generated(&self, id: i64, screen_name: String, text: String) -> Generated {
         let permalink = format!("{}/@{screen_name}?tweet={id}", self.config.public_url);
-        Generated { id, screen_name, text, permalink }
+        let card_url = self.card_url(&screen_name, Some(id));
+        Generated { id, screen_name, text, permalink, card_url }
+    }
+
+    /// The absolute URL of a card image (of the user page, or of one tweet).
+    pub fn card_url(&self, screen_name: &str, tweet: Option<i64>) -> Option<String> {
+        self.cards.as_ref()?;
+        let base = &self.config.public_url;
+        Some(match tweet {
+            Some(id) => format!("{base}/card/{screen_name}/{id}.png"),
+            None => format!("{base}/card/{screen_name}.png"),
+        })
     }
 
     /// The signed-in visitor, or the error that asks them to sign in.

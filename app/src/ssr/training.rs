@@ -134,7 +134,7 @@ pub fn decode(model_bytes: &[u8]) -> Result<Model, AppError> {
 /// The user's model from this server's cache if it is the stored version, else
 /// read and decoded (off the async workers: large models take milliseconds).
 pub async fn cached_model(state: &AppState, stored: &StoredModel) -> Result<Arc<Model>, AppError> {
-    if let Some(model) = state.models.get(stored.user_id, stored.version) {
+    if let Some(model) = state.models.get(&stored.user_id, stored.version) {
         return Ok(model);
     }
     let unknown = || AppError::UnknownUser(stored.screen_name.clone());
@@ -144,7 +144,7 @@ pub async fn cached_model(state: &AppState, stored: &StoredModel) -> Result<Arc<
         AppError::Internal
     })??;
     let model = Arc::new(model);
-    state.models.insert(stored.user_id, version, model.clone());
+    state.models.insert_model(stored.user_id, version, model.clone());
     Ok(model)
 }
 

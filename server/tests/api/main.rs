@@ -2,6 +2,7 @@
 
 mod accounts;
 mod archive_upload;
+mod cards;
 mod health;
 mod helpers;
 mod learn_and_generate;
