@@ -25,6 +25,8 @@ if [ "${1:-}" = --against-database ]; then
   # The settings the EC2 user-data writes, but for the address and the demo users.
   TWEETGEN__SERVER__PORT=$port TWEETGEN__SEED_DEMO_USERS=true TWEETGEN__LOG__FORMAT=json \
     LEPTOS_SITE_ROOT="$release/site" TWEETGEN__MARKOV__DICTIONARY="$release/share/ipadic.vibrato" \
+    TWEETGEN__CARDS__REGULAR_FONT="$release/share/fonts/NotoSansCJK-Regular.ttc" \
+    TWEETGEN__CARDS__BOLD_FONT="$release/share/fonts/NotoSansCJK-Bold.ttc" \
     qemu-aarch64-static -L /usr/aarch64-linux-gnu "$release/bin/tweetgen-server" >"$release/server.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
@@ -55,6 +57,10 @@ import html, sys
 page, text = html.unescape(open(sys.argv[1], encoding="utf-8").read()), sys.argv[2]
 sys.exit(0 if text in page else 1)' "$release/page.html" "$text" || fail "the permalink page does not show the tweet"
   log "the permalink page /@tweetgen_en?tweet=$id shows it"
+  card_type=$(curl -s -o "$release/card.png" -w '%{content_type}' "$base/card/tweetgen_en/$id.png")
+  [ "$card_type" = image/png ] && [ "$(head -c 8 "$release/card.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] \
+    || fail "the card image of tweet #$id is not a PNG ($card_type)"
+  log "its card image renders with the release's fonts ($(stat -c %s "$release/card.png") bytes)"
   exit 0
 fi
 

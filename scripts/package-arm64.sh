@@ -4,6 +4,8 @@
 #     bin/tweetgen-server       cross-compiled for aarch64-unknown-linux-gnu
 #     site/                     wasm, js and css served under /pkg (architecture-independent)
 #     share/ipadic.vibrato      the segmentation dictionary (architecture-independent)
+#     share/fonts/              Noto Sans CJK (SIL OFL) for the share card images:
+#                               Amazon Linux has no fonts-noto-cjk
 #     deploy/                   the systemd units and the RDS credentials helper
 # and refuses a binary that needs a newer glibc than Amazon Linux 2023's.
 #   scripts/package-arm64.sh [VERSION]     default: the git commit (plus -dirty)
@@ -37,10 +39,11 @@ fi
 
 staging="$target_dir/release-artifacts/$name"
 rm -rf "$staging"
-mkdir -p "$staging/bin" "$staging/share" "$staging/deploy"
+mkdir -p "$staging/bin" "$staging/share/fonts" "$staging/deploy"
 cp "$binary" "$staging/bin/"
 cp -r "${LEPTOS_SITE_ROOT:-target/site}" "$staging/site"
 cp "$TWEETGEN_DICTIONARY" "$staging/share/ipadic.vibrato"
+cp /usr/share/fonts/opentype/noto/NotoSansCJK-{Regular,Bold}.ttc "$staging/share/fonts/"
 cp deploy/tweetgen.service deploy/tweetgen-rotation.service deploy/tweetgen-rotation.timer \
   deploy/with-rds-credentials "$staging/deploy/"
 echo "$version" >"$staging/VERSION"

@@ -24,8 +24,13 @@ def test_image_runs_the_release_as_packaged():
     stages = re.findall(r"^FROM (.+)$", dockerfile, re.M)
     assert stages[-1].startswith("--platform=linux/arm64 "), stages
     # The runtime stage's paths are the tarball's layout (bin/, site/, share/).
-    for path in ("/opt/tweetgen/bin/tweetgen-server", "/opt/tweetgen/site", "/opt/tweetgen/share/ipadic.vibrato"):
+    for path in (
+        "/opt/tweetgen/bin/tweetgen-server",
+        "/opt/tweetgen/site",
+        "/opt/tweetgen/share/ipadic.vibrato",
+        "/opt/tweetgen/share/fonts/NotoSansCJK-Bold.ttc",
+    ):
         assert path in dockerfile, path
     package_script = (REPO_DIR / "scripts" / "package-arm64.sh").read_text(encoding="utf-8")
-    for layout in ('"$staging/bin/"', '"$staging/site"', '"$staging/share/ipadic.vibrato"'):
+    for layout in ('"$staging/bin/"', '"$staging/site"', '"$staging/share/ipadic.vibrato"', '"$staging/share/fonts/"'):
         assert layout in package_script, layout
