@@ -150,13 +150,7 @@ pub async fn train_model(tweets: String) -> Result<(), AppError> {
     use crate::ssr::{store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let user = state.signed_in().await?;
-        // Refused before spending the CPU; checked again when saving.
-        if let Some(too_soon) =
-            store::retrain_too_soon(&state.pool, user.user_id, state.config.retrain_interval).await?
-        {
-            return Err(too_soon);
-        }
+        let user = state.may_train().await?;
         let trained = training::train_from_paste(state.tokenizer.clone(), tweets).await?;
         store::save_model(&state.pool, user.user_id, &trained, state.config.retrain_interval).await?;
         leptos_axum::redirect(&format!("/@{}", user.screen_name));
@@ -172,12 +166,7 @@ pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Re
     use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let user = state.signed_in().await?;
-        if let Some(too_soon) =
-            store::retrain_too_soon(&state.pool, user.user_id, state.config.retrain_interval).await?
-        {
-            return Err(too_soon);
-        }
+        let user = state.may_train().await?;
         let limits = state.config.archive_limits.clone();
         let upload = training::uploaded_file(data, ARCHIVE_FIELD, limits.max_upload_bytes).await?;
         let (trained, tweets, truncated) =

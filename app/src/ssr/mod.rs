@@ -59,6 +59,16 @@ impl AppState {
         }
     }
 
+    /// The signed-in visitor, if they may train now: refused before training
+    /// spends the CPU (and checked again when the model is saved).
+    pub async fn may_train(&self) -> Result<session::SessionUser, AppError> {
+        let user = self.signed_in().await?;
+        match store::retrain_too_soon(&self.pool, user.user_id, self.config.retrain_interval).await? {
+            Some(too_soon) => Err(too_soon),
+            None => Ok(user),
+        }
+    }
+
     /// A generated tweet as the API returns it, with its absolute permalink.
     pub fn generated(&self, id: i64, screen_name: String, text: String) -> Generated {
         let permalink = format!("{}/@{screen_name}?tweet={id}", self.config.public_url);
