@@ -2,7 +2,8 @@ import { defineConfig } from "@playwright/test";
 import * as path from "path";
 
 // The server under test: the release build that `cargo leptos build --release`
-// made, on a throwaway PostgreSQL cluster (tweetgen-pg), with the demo users.
+// made, on a throwaway PostgreSQL cluster (tweetgen-pg), with the demo users;
+// a second instance on the same database at port + 1 (end2end/two-instances.sh).
 const root = path.resolve(__dirname, "..");
 const port = Number(process.env.E2E_PORT ?? 3100);
 const baseURL = `http://127.0.0.1:${port}`;
@@ -39,7 +40,8 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `${root}/target/debug/tweetgen-pg run -- ${root}/target/release/tweetgen-server`,
+    // Two instances on one database (end2end/two-instances.sh): port and port + 1.
+    command: `${root}/target/debug/tweetgen-pg run -- ${root}/end2end/two-instances.sh ${root}/target/release/tweetgen-server`,
     cwd: root,
     url: `${baseURL}/readyz`,
     reuseExistingServer: false,
@@ -48,7 +50,7 @@ export default defineConfig({
     stderr: "pipe",
     gracefulShutdown: { signal: "SIGTERM", timeout: 10_000 },
     env: {
-      TWEETGEN__SERVER__PORT: String(port),
+      E2E_PORT: String(port),
       TWEETGEN__SEED_DEMO_USERS: "true",
       // "Sign in with X" against the stand-in the server serves at /standin-x.
       TWEETGEN__AUTH__STANDIN: "true",
