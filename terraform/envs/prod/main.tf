@@ -31,7 +31,12 @@ module "tweetgen" {
   alb_deletion_protection = true
   release_bucket          = var.release_bucket
   release_version         = var.release_version
-  server_settings         = { TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server) }
+  server_settings = {
+    TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server)
+    # Share links, card images and the OAuth callback are built from it.
+    TWEETGEN__SERVER__PUBLIC_URL = "https://${var.record_name}"
+    TWEETGEN__AUTH__CLIENT_ID    = var.x_client_id
+  }
 
   db_instance_class = "db.t4g.medium"
   # The old database holds about 300 GB and autoscaling grows at most once every

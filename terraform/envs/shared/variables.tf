@@ -43,6 +43,16 @@ variable "record_name" {
   type        = string
 }
 
+variable "x_client_id" {
+  description = "OAuth 2.0 client id of the X app (developer portal, user authentication settings; callback https://RECORD_NAME/auth/callback). A public client: PKCE, no secret."
+  type        = string
+
+  validation {
+    condition     = length(var.x_client_id) > 0
+    error_message = "x_client_id: without it nobody can sign in."
+  }
+}
+
 variable "manage_dns_record" {
   description = "Whether Terraform writes the service record. false while the old host serves the name; true after the cutover."
   type        = bool
