@@ -1,19 +1,71 @@
-//! `tweetgen-infra`: the operations CLI. The `migrate` and `cutover` steps arrive
-//! with their issues; until then the binary only documents itself.
+//! `tweetgen-infra`: the operations CLI (pgcopydb's style: one subcommand per
+//! step). `migrate preflight` is the first; the rest of the migration and the
+//! cutover arrive with their issues.
 
-use clap::Parser;
+mod migrate;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "tweetgen-infra",
     version,
-    about = "Operations for tweetgen: online PostgreSQL migration and the cutover to AWS",
-    long_about = "Operations for tweetgen.\n\nPlanned steps (pgcopydb style, each resumable from a work directory):\n  migrate preflight|copy|follow|sync|verify|sequences|clean\n  dns prepare|status, rds check|snapshot, cutover [rollback]\n\nNone is implemented yet in this build."
+    about = "Operations for tweetgen: online PostgreSQL migration and the cutover to AWS"
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    let _ = Cli::parse();
-    eprintln!("tweetgen-infra: no operations are implemented in this build yet; see --help");
-    std::process::exit(2);
+#[derive(Subcommand)]
+enum Command {
+    /// Move a live PostgreSQL database to another server.
+    #[command(subcommand)]
+    Migrate(Migrate),
+}
+
+#[derive(Subcommand)]
+enum Migrate {
+    /// Check that the source can be moved into the target online; exits 1 on any blocker.
+    Preflight {
+        /// The database to move from (postgres://…).
+        #[arg(long, env = "TWEETGEN_MIGRATE_SOURCE")]
+        source: String,
+        /// The database to move into.
+        #[arg(long, env = "TWEETGEN_MIGRATE_TARGET")]
+        target: String,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tweetgen-infra: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Migrate(Migrate::Preflight { source, target, json }) => {
+            let found = migrate::preflight::run(&source, &target).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                print!("{}", report::table(&found.checks));
+                let verdict = if found.blocked() { "blocked: fix the FAIL lines" } else { "ready" };
+                println!("\npreflight: {verdict}");
+            }
+            Ok(if found.blocked() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+    }
 }
