@@ -24,6 +24,8 @@ if [[ ! -f $corpus ]]; then
     exit 1
 fi
 mkdir -p target/bench-engine
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # --- apt: mecab, its UTF-8 dictionary, the IPADIC sources our dictionary is built from, GNU time
 missing=()
@@ -32,27 +34,11 @@ command -v mecab >/dev/null || missing+=(mecab)
 [[ -d /usr/share/mecab/dic/ipadic ]] || missing+=(mecab-ipadic)
 [[ -x /usr/bin/time ]] || missing+=(time)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-if ((${#missing[@]})); then
-    sudo=()
-    ((EUID == 0)) || sudo=(sudo)
-    echo "bench/engine.sh: installing ${missing[*]} with apt-get" >&2
-    log=target/bench-engine/apt.log
-    if ! { "${sudo[@]}" apt-get update -qq &&
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
-        >"$log" 2>&1; then
-        tail -20 "$log" >&2
-        exit 1
-    fi
-fi
+bench_apt_install bench/engine.sh target/bench-engine/apt.log "${missing[@]}"
 
 # --- markovify 0.9.4 in its own venv
+bench_markovify_venv bench/engine.sh
 venv=.venv/bench
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("markovify") != "0.9.4")' \
-    2>/dev/null; then
-    echo "bench/engine.sh: creating $venv with markovify==0.9.4" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'markovify==0.9.4' >&2
-fi
 
 # --- our CLI (always rebuilt: cargo does nothing when it is fresh) and dictionary
 echo "bench/engine.sh: cargo build --release -p tweetgen-markov" >&2

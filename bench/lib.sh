@@ -1,0 +1,30 @@
+# Shared set-up for the benchmark scripts (sourced, from the repo root).
+
+# bench_apt_install NAME LOG PACKAGE...: installs the packages with apt-get (nothing when
+# none is given); on failure shows the end of LOG and exits.
+bench_apt_install() {
+    local name=$1 log=$2
+    shift 2
+    (($#)) || return 0
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    echo "$name: installing $* with apt-get" >&2
+    if ! { "${sudo[@]}" apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@"; } \
+        >"$log" 2>&1; then
+        tail -20 "$log" >&2
+        exit 1
+    fi
+}
+
+# bench_markovify_venv NAME: the venv .venv/bench with markovify 0.9.4 (the old service's
+# engine), created when missing or different.
+bench_markovify_venv() {
+    local name=$1 venv=.venv/bench
+    if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("markovify") != "0.9.4")' \
+        2>/dev/null; then
+        echo "$name: creating $venv with markovify==0.9.4" >&2
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check 'markovify==0.9.4' >&2
+    fi
+}
