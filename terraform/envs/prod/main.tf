@@ -31,15 +31,8 @@ module "tweetgen" {
   alb_deletion_protection = true
   release_bucket          = var.release_bucket
   release_version         = var.release_version
-  server_settings = {
-    TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server)
-    # Share links, card images and the OAuth callback are built from it.
-    TWEETGEN__SERVER__PUBLIC_URL = "https://${var.record_name}"
-    TWEETGEN__AUTH__CLIENT_ID    = var.x_client_id
-    # A decoded model takes about 1.1 MiB (bench/README.md): 1 GiB keeps ~900
-    # voices hot on a t4g.small's 2 GiB, beside the dictionary and the fonts.
-    TWEETGEN__MARKOV__CACHE_MAX_BYTES = "1073741824"
-  }
+  server_settings         = { TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server) }
+  x_client_id             = var.x_client_id
 
   db_instance_class = "db.t4g.medium"
   # The old database holds about 300 GB and autoscaling grows at most once every

@@ -2,6 +2,15 @@
 # prod differ only in the values they pass. Inputs left null take the defaults
 # (and validation) of the module that uses them.
 
+locals {
+  server_settings = {
+    # Share links, card images and the OAuth callback are built from it.
+    TWEETGEN__SERVER__PUBLIC_URL      = "https://${var.record_name}"
+    TWEETGEN__AUTH__CLIENT_ID         = var.x_client_id
+    TWEETGEN__MARKOV__CACHE_MAX_BYTES = tostring(var.model_cache_max_bytes)
+  }
+}
+
 module "network" {
   source = "../network"
 
@@ -38,7 +47,7 @@ module "app" {
   database_port           = module.database.port
   database_name           = module.database.database_name
   database_secret_arn     = module.database.master_user_secret_arn
-  server_settings         = var.server_settings
+  server_settings         = merge(local.server_settings, var.server_settings == null ? {} : var.server_settings)
   enable_session_manager  = var.enable_session_manager
 }
 

@@ -104,9 +104,25 @@ variable "release_version" {
 }
 
 variable "server_settings" {
-  description = "Further TWEETGEN__* settings for the server (modules/app)."
+  description = "Further TWEETGEN__* settings for the server (modules/app); they win over the ones this module sets."
   type        = map(string)
   default     = null
+}
+
+variable "x_client_id" {
+  description = "OAuth 2.0 client id of the X app (callback https://RECORD_NAME/auth/callback). A public client: PKCE, no secret."
+  type        = string
+
+  validation {
+    condition     = length(var.x_client_id) > 0
+    error_message = "x_client_id: without it nobody can sign in."
+  }
+}
+
+variable "model_cache_max_bytes" {
+  description = "Memory for decoded models per instance. A decoded model takes about 1.1 MiB (bench/README.md): 1 GiB keeps ~900 voices hot on a t4g.small's 2 GiB, beside the dictionary and the fonts."
+  type        = number
+  default     = 1073741824
 }
 
 variable "enable_session_manager" {
