@@ -51,8 +51,8 @@ impl Generated {
     pub fn post_to_x_url(&self) -> String {
         format!(
             "https://x.com/intent/post?text={}&hashtags=tweetgen&url={}",
-            percent_encode(&self.text),
-            percent_encode(&self.permalink)
+            percent_encode(&self.text, b""),
+            percent_encode(&self.permalink, b"")
         )
     }
 }
@@ -81,11 +81,12 @@ pub struct Ranked {
     pub generations: i64,
 }
 
-/// RFC 3986 query encoding: everything but the unreserved characters.
-fn percent_encode(text: &str) -> String {
+/// RFC 3986 query encoding: everything but the unreserved characters and `keep`
+/// (a local path in a query can keep its `/` readable).
+pub(crate) fn percent_encode(text: &str, keep: &[u8]) -> String {
     let mut encoded = String::with_capacity(text.len() * 3);
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
             encoded.push(byte as char);
         } else {
             encoded.push_str(&format!("%{byte:02X}"));

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-use crate::api::{current_viewer, Viewer};
+use crate::api::{current_viewer, percent_encode, Viewer};
 use crate::error::AppError;
 use crate::i18n::{texts, Lang};
 
@@ -25,17 +25,7 @@ fn return_to() -> String {
     let location = use_location();
     let (path, query) = (location.pathname.get(), location.search.get());
     let here = if query.is_empty() { path } else { format!("{path}?{query}") };
-    encode_path(&here)
-}
-
-/// Percent-encodes a local path for a query parameter.
-fn encode_path(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (byte as char).to_string(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+    percent_encode(&here, b"/")
 }
 
 #[component]

@@ -3,7 +3,6 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use tweetgen_app::error::AppError;
 use tweetgen_app::ssr::{lang_from_headers, share_card, AppState};
 
 /// `GET /card/{screen_name}.png`: the user page's card image.
@@ -44,9 +43,7 @@ async fn card(state: &AppState, screen_name: &str, tweet: Option<i64>, headers: 
             let png = [(header::CONTENT_TYPE, "image/png".to_string()), (header::ETAG, image.etag)];
             (cache, png, image.png.as_ref().clone()).into_response()
         }
-        Err(error @ (AppError::UnknownUser(_) | AppError::UnknownGeneration)) => {
-            (StatusCode::NOT_FOUND, error.to_string()).into_response()
-        }
+        // Unknown users and tweets are 404s, like their pages.
         Err(error) => (error.status(), error.to_string()).into_response(),
     }
 }
