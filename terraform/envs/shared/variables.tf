@@ -46,11 +46,6 @@ variable "record_name" {
 variable "x_client_id" {
   description = "OAuth 2.0 client id of the X app (developer portal, user authentication settings; callback https://RECORD_NAME/auth/callback). A public client: PKCE, no secret."
   type        = string
-
-  validation {
-    condition     = length(var.x_client_id) > 0
-    error_message = "x_client_id: without it nobody can sign in."
-  }
 }
 
 variable "manage_dns_record" {
