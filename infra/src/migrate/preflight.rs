@@ -35,6 +35,8 @@ pub async fn run(source_url: &str, target_url: &str) -> anyhow::Result<Preflight
     checks.push(replica_identities(&mut source).await?);
     checks.push(replication_privilege(&mut source).await?);
     checks.push(target_privileges(&mut target).await?);
+    checks.push(target_empty(&mut target).await?);
+    checks.push(client_tools(source_version.number));
     checks.push(extensions(&mut source, &mut target).await?);
     let (size_check, source_bytes) = size(&mut source, &mut target).await?;
     checks.push(size_check);
@@ -179,6 +181,51 @@ async fn target_privileges(target: &mut PgConnection) -> anyhow::Result<Check> {
             &format!("GRANT CREATE ON DATABASE <db> TO {user};"),
         )
     })
+}
+
+/// The copy creates the schema; tables already on the target would collide
+/// (unless they are this tool's own, from a migration being resumed).
+async fn target_empty(target: &mut PgConnection) -> anyhow::Result<Check> {
+    let tables: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND {} ORDER BY 1 LIMIT 6",
+        super::catalog::SYSTEM_SCHEMAS
+    ))
+    .fetch_all(&mut *target)
+    .await?;
+    let resuming: bool =
+        sqlx::query_scalar("SELECT to_regclass('tweetgen_migrate.migration') IS NOT NULL").fetch_one(target).await?;
+    Ok(if tables.is_empty() {
+        Check::ok("target empty", "no tables yet".into())
+    } else if resuming {
+        Check::ok("target empty", "holds a migration in progress, which `copy` resumes".into())
+    } else {
+        Check::fail(
+            "target empty",
+            format!("the target already has tables: {}", tables.join(", ")),
+            "migrate into an empty database (CREATE DATABASE …), or drop these tables",
+        )
+    })
+}
+
+/// pg_dump reads the schema; it must be at least the source's major version.
+fn client_tools(source_version: i32) -> Check {
+    let source_major = (source_version / 10_000) as u32;
+    match crate::pg::program_major_version("pg_dump") {
+        Ok(major) if major >= source_major => {
+            Check::ok("client tools", format!("pg_dump {major} at {}", crate::pg::program("pg_dump").display()))
+        }
+        Ok(major) => Check::fail(
+            "client tools",
+            format!("pg_dump {major} cannot dump a PostgreSQL {source_major} server"),
+            &format!("install postgresql-client-{source_major} and point PG_BIN at its bin directory"),
+        ),
+        Err(error) => Check::fail(
+            "client tools",
+            format!("{error:#}"),
+            "install the PostgreSQL client programs (pg_dump, pg_restore, psql), or set PG_BIN",
+        ),
+    }
 }
 
 /// The source's extensions must be installable on the target.

@@ -309,7 +309,8 @@ async fn a_generated_tweet_links_to_post_it_on_x() {
     let link = link.split('"').next().unwrap().replace("&amp;", "&");
     assert!(link.contains("hashtags=tweetgen"), "{link}");
     assert!(link.contains(&expected_url), "{link} has {expected_url}");
-    assert!(link.contains("text=the"), "{link}");
+    let text = page.split("<p class=\"tweet-text\">").nth(1).and_then(|rest| rest.split('<').next()).expect(&page);
+    assert!(link.contains(&format!("text={}&", urlencode(text))), "{link} carries {text:?}");
 }
 
 fn urlencode(text: &str) -> String {
