@@ -112,7 +112,7 @@ pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
     use crate::ssr::{store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        store::trained_users(&state.pool, 50).await
+        store::trained_users(&state.pool(), 50).await
     })
     .await
 }
@@ -125,7 +125,7 @@ pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, App
             return Ok(None);
         }
         let state = AppState::from_context()?;
-        let Some(profile) = store::profile(&state.pool, &screen_name).await? else { return Ok(None) };
+        let Some(profile) = store::profile(&state.pool(), &screen_name).await? else { return Ok(None) };
         let page_url = format!("{}/@{}", state.config.public_url, profile.screen_name);
         let card_url = state.card_url(&profile.screen_name, None);
         Ok(Some(ProfilePage { profile, page_url, card_url }))
@@ -153,7 +153,7 @@ pub async fn train_model(tweets: String) -> Result<(), AppError> {
         let state = AppState::from_context()?;
         let user = state.may_train().await?;
         let trained = training::train_from_paste(state.tokenizer.clone(), tweets).await?;
-        store::save_model(&state.pool, user.user_id, &trained, state.config.retrain_interval).await?;
+        store::save_model(&state.pool(), user.user_id, &trained, state.config.retrain_interval).await?;
         leptos_axum::redirect(&format!("/@{}", user.screen_name));
         Ok(())
     })
@@ -172,7 +172,7 @@ pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Re
         let upload = training::uploaded_file(data, ARCHIVE_FIELD, limits.max_upload_bytes).await?;
         let (trained, tweets, truncated) =
             training::train_from_archive(state.tokenizer.clone(), upload, limits).await?;
-        store::save_model(&state.pool, user.user_id, &trained, state.config.retrain_interval).await?;
+        store::save_model(&state.pool(), user.user_id, &trained, state.config.retrain_interval).await?;
         tracing::info!(user_id = user.user_id, tweets, sentences = trained.sentences, "learned from an archive");
         if is_plain_form_post() {
             leptos_axum::redirect(&format!("/@{}", user.screen_name));
@@ -193,7 +193,7 @@ pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), Ap
         if confirm != "yes" {
             return Err(AppError::DeleteNotConfirmed);
         }
-        store::delete_user(&state.pool, user.user_id).await?;
+        store::delete_user(&state.pool(), user.user_id).await?;
         state.models.remove(&user.user_id);
         tracing::info!(user_id = user.user_id, "deleted a user's data");
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -211,7 +211,7 @@ pub async fn ranking() -> Result<Vec<Ranked>, AppError> {
     use crate::ssr::{store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        store::ranking(&state.pool, 7, 10).await
+        store::ranking(&state.pool(), 7, 10).await
     })
     .await
 }
@@ -228,7 +228,7 @@ pub async fn generate_tweet(
     with_status(async move {
         let state = AppState::from_context()?;
         let options = training::options(&state.tokenizer, &max_chars, &start)?;
-        let stored = store::model_version(&state.pool, &screen_name)
+        let stored = store::model_version(&state.pool(), &screen_name)
             .await?
             .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
         let viewer = state.viewer().await?;
@@ -236,7 +236,7 @@ pub async fn generate_tweet(
         check_access(&stored.screen_name, stored.user_id, stored.protected, generated_by)?;
         let model = training::cached_model(&state, &stored).await?;
         let text = training::generate(&model, options)?;
-        let id = store::record_generation(&state.pool, stored.user_id, generated_by, &text).await?;
+        let id = store::record_generation(&state.pool(), stored.user_id, generated_by, &text).await?;
         // Without JavaScript the result reaches the page as a permalink.
         if is_plain_form_post() {
             leptos_axum::redirect(&format!("/@{}?tweet={id}", stored.screen_name));
@@ -251,7 +251,7 @@ pub async fn get_generation(screen_name: String, id: i64) -> Result<Generated, A
     use crate::ssr::{check_access, store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let stored = store::generation(&state.pool, &screen_name, id).await?.ok_or(AppError::UnknownGeneration)?;
+        let stored = store::generation(&state.pool(), &screen_name, id).await?.ok_or(AppError::UnknownGeneration)?;
         let viewer = state.viewer().await?;
         check_access(&stored.screen_name, stored.owner_id, stored.protected, viewer.map(|viewer| viewer.user_id))?;
         Ok(state.generated(stored.id, stored.screen_name, stored.text))

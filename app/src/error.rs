@@ -56,6 +56,8 @@ pub enum AppError {
     DeleteNotConfirmed,
     #[error("You trained recently: you can train again in {}.", english_duration(*.minutes))]
     RetrainTooSoon { minutes: u64 },
+    #[error("tweetgen is moving to a new home: saving is paused for a few seconds. Please try again in a moment.")]
+    ReadOnly,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     #[error("The request failed: {0}")]
@@ -108,6 +110,7 @@ impl AppError {
             AppError::ProtectedAccount(_) => StatusCode::FORBIDDEN,
             AppError::RetrainTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Request(_) => StatusCode::BAD_REQUEST,
+            AppError::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,7 +119,22 @@ impl AppError {
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
+        // A write reaching a database fenced for the cutover: the client retries.
+        if let sqlx::Error::Database(database_error) = &error {
+            if database_error.code().as_deref() == Some(READ_ONLY_SQL_TRANSACTION) {
+                tracing::warn!(%error, "write refused by a read-only database");
+                return AppError::ReadOnly;
+            }
+        }
         tracing::error!(%error, "database error");
         AppError::Internal
     }
 }
+
+/// SQLSTATE of a write in a read-only transaction.
+#[cfg(feature = "ssr")]
+const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+
+/// Seconds a client is asked to wait while writes are paused.
+#[cfg(feature = "ssr")]
+pub const RETRY_AFTER_SECONDS: u32 = 2;

@@ -231,6 +231,7 @@ fn japanese_error(error: &AppError) -> String {
         AppError::RetrainTooSoon { minutes } => {
             format!("学習したばかりです。あと{}で再学習できます。", japanese_duration(*minutes))
         }
+        AppError::ReadOnly => "tweetgenはお引っ越し中です。保存を数秒間止めています。少し待ってからもう一度お試しください。".into(),
         AppError::Internal => "サーバー側で問題が起きました。もう一度お試しください。".into(),
         AppError::Request(detail) => format!("リクエストに失敗しました: {detail}"),
     }

@@ -1,13 +1,19 @@
 //! `tweetgen-infra`: the operations CLI, in pgcopydb's style — one subcommand per
 //! step, each resumable from a work directory, each ending with a summary.
 
+mod aws;
+mod cutover;
+mod dns;
+mod fleet;
 mod migrate;
 mod pg;
+mod rds;
 mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -26,6 +32,141 @@ enum Command {
     /// Move a live PostgreSQL database to another server.
     #[command(subcommand)]
     Migrate(Migrate),
+    /// The service's name in Route53, ahead of the cutover.
+    #[command(subcommand)]
+    Dns(Dns),
+    /// The target RDS instance.
+    #[command(subcommand)]
+    Rds(Rds),
+    /// Move writes and traffic to the target database and the new fleet
+    /// (`--dry-run` prints the plan; `cutover rollback` goes back).
+    Cutover {
+        #[command(flatten)]
+        args: Box<CutoverArgs>,
+        #[command(subcommand)]
+        action: Option<CutoverAction>,
+    },
+}
+
+/// Where the name lives: from the command line, or `terraform output -json`.
+#[derive(Args, Clone)]
+struct DnsArgs {
+    /// `terraform output -json > FILE` of the environment (zone_id, record_name,
+    /// record_ttl_seconds, alb_dns_name, alb_zone_id, rds_instance_id).
+    #[arg(long, global = true, env = "TWEETGEN_TERRAFORM_OUTPUT")]
+    terraform_output: Option<PathBuf>,
+    /// Route53 hosted zone id.
+    #[arg(long, global = true)]
+    zone_id: Option<String>,
+    /// The service's name, e.g. tweetgen.example or www.tweetgen.example.
+    #[arg(long, global = true)]
+    record_name: Option<String>,
+    /// The short TTL, in seconds.
+    #[arg(long, global = true)]
+    ttl: Option<i64>,
+}
+
+#[derive(Subcommand)]
+enum Dns {
+    /// Lower the record's TTL (default 60 s) and remember the old one.
+    Prepare {
+        #[command(flatten)]
+        dns: DnsArgs,
+        #[command(flatten)]
+        work: Work,
+    },
+    /// The record now, and whether the old TTL has run out.
+    Status {
+        #[command(flatten)]
+        dns: DnsArgs,
+        #[command(flatten)]
+        work: Work,
+    },
+}
+
+#[derive(Subcommand)]
+enum Rds {
+    /// Available, storage autoscaling, rds.force_ssl=1, backups; exits 1 otherwise.
+    Check {
+        #[arg(long, env = "TWEETGEN_RDS_INSTANCE")]
+        instance: Option<String>,
+        #[arg(long, env = "TWEETGEN_TERRAFORM_OUTPUT")]
+        terraform_output: Option<PathBuf>,
+    },
+    /// Take a snapshot and wait until it is available.
+    Snapshot {
+        #[arg(long, env = "TWEETGEN_RDS_INSTANCE")]
+        instance: Option<String>,
+        #[arg(long, env = "TWEETGEN_TERRAFORM_OUTPUT")]
+        terraform_output: Option<PathBuf>,
+        /// Give up after this many minutes.
+        #[arg(long, default_value_t = 60)]
+        wait_minutes: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CutoverAction {
+    /// Before the commit point: everything back on the source. After it: list the
+    /// writes going back would lose, and go back only with --accept-loss.
+    Rollback {
+        #[arg(long)]
+        accept_loss: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct CutoverArgs {
+    /// The migration's source and target (the migration user).
+    #[arg(long, global = true, env = "TWEETGEN_MIGRATE_SOURCE")]
+    source: Option<String>,
+    #[arg(long, global = true, env = "TWEETGEN_MIGRATE_TARGET")]
+    target: Option<String>,
+    /// The URLs the servers use, when their user differs (default: --source, --target).
+    #[arg(long, global = true, env = "TWEETGEN_APP_SOURCE_URL")]
+    app_source_url: Option<String>,
+    #[arg(long, global = true, env = "TWEETGEN_APP_TARGET_URL")]
+    app_target_url: Option<String>,
+    #[arg(long, global = true, env = "TWEETGEN_MIGRATE_DIR", default_value = "tweetgen-migrate")]
+    work_dir: PathBuf,
+    /// The old host's servers (http://host:port), comma-separated.
+    #[arg(long, global = true, value_delimiter = ',', env = "TWEETGEN_OLD_FLEET")]
+    old_fleet: Vec<String>,
+    /// The new fleet's servers, comma-separated.
+    #[arg(long, global = true, value_delimiter = ',', env = "TWEETGEN_NEW_FLEET")]
+    new_fleet: Vec<String>,
+    /// The servers' admin.token.
+    #[arg(long, global = true, env = "TWEETGEN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    #[command(flatten)]
+    dns: DnsArgs,
+    /// The ALB the name moves to (default: from terraform outputs).
+    #[arg(long, global = true)]
+    alb_dns_name: Option<String>,
+    #[arg(long, global = true)]
+    alb_zone_id: Option<String>,
+    /// The target RDS instance to check (default: from terraform outputs).
+    #[arg(long, global = true)]
+    rds_instance: Option<String>,
+    /// Leave DNS alone (no zone to change).
+    #[arg(long, global = true)]
+    skip_dns: bool,
+    #[arg(long, global = true, default_value_t = 5.0)]
+    max_lag_seconds: f64,
+    #[arg(long, global = true, default_value = "16MB", value_parser = parse_size)]
+    max_lag_bytes: u64,
+    /// A `migrate verify` that found everything equal must be at most this old.
+    #[arg(long, global = true, default_value_t = 60)]
+    verify_max_age_minutes: u64,
+    /// Steps each sequence is moved ahead.
+    #[arg(long, global = true, default_value_t = 1000)]
+    sequence_gap: i64,
+    /// Print the plan and the checks; change nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
+    /// Stop after this step (to rehearse, or to look before the commit point).
+    #[arg(long, global = true, value_parser = clap::builder::PossibleValuesParser::new(cutover::STEPS))]
+    stop_after: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -179,8 +320,171 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Command::Migrate(command) = cli.command;
-    migrate::run(command).await
+    match cli.command {
+        Command::Migrate(command) => migrate::run(command).await,
+        Command::Dns(command) => dns_command(command).await,
+        Command::Rds(command) => rds_command(command).await,
+        Command::Cutover { args, action } => cutover_command(*args, action).await,
+    }
+}
+
+/// The zone, the name and the TTL, from the command line or Terraform.
+async fn dns_target(args: &DnsArgs) -> anyhow::Result<(aws_sdk_route53::Client, String, String, i64)> {
+    let outputs = aws::TerraformOutputs::read(args.terraform_output.as_deref())?;
+    let zone_id = aws::pick(&args.zone_id, &outputs.zone_id).context("--zone-id (or --terraform-output) is needed")?;
+    let name = aws::pick(&args.record_name, &outputs.record_name)
+        .context("--record-name (or --terraform-output) is needed")?;
+    let ttl = aws::pick(&args.ttl, &outputs.record_ttl_seconds).unwrap_or(60);
+    anyhow::ensure!((1..=60).contains(&ttl), "the short TTL is 1 to 60 seconds, not {ttl}");
+    let client = aws_sdk_route53::Client::new(&aws::config().await?);
+    Ok((client, zone_id, name, ttl))
+}
+
+async fn dns_command(command: Dns) -> anyhow::Result<ExitCode> {
+    match command {
+        Dns::Prepare { dns: args, work } => {
+            let work = migrate::workdir::WorkDir::open_shared_or_create(&work.work_dir)?;
+            let (client, zone_id, name, ttl) = dns_target(&args).await?;
+            let prepared = dns::prepare(&client, &zone_id, &name, ttl).await?;
+            for record in &prepared.before {
+                println!("before: {}", record.describe());
+            }
+            for record in dns::records(&client, &zone_id, &name).await? {
+                println!("now:    {}", record.describe());
+            }
+            let wait = prepared.old_ttl_elapses_at() - prepared.lowered_at;
+            println!("dns prepare: TTL {ttl} s; the old TTL runs out in {wait:.0} s (`dns status` tells)");
+            work.write_atomically(dns::PREPARED_FILE, &serde_json::to_vec_pretty(&prepared)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Dns::Status { dns: args, work } => {
+            let work = migrate::workdir::WorkDir::open_shared(&work.work_dir)?;
+            let (client, zone_id, name, ttl) = dns_target(&args).await?;
+            for record in dns::records(&client, &zone_id, &name).await? {
+                println!("now: {}", record.describe());
+            }
+            let prepared: Option<dns::Prepared> = std::fs::read(work.file(dns::PREPARED_FILE))
+                .ok()
+                .map(|bytes| serde_json::from_slice(&bytes))
+                .transpose()?;
+            let Some(prepared) = prepared else {
+                println!("dns status: not prepared here: run `tweetgen-infra dns prepare`");
+                return Ok(ExitCode::FAILURE);
+            };
+            let left = prepared.old_ttl_elapses_at() - dns::now();
+            if left > 0.0 {
+                println!("dns status: TTL lowered to {ttl} s; resolvers may hold the old TTL for {left:.0} s more");
+                Ok(ExitCode::FAILURE)
+            } else {
+                println!(
+                    "dns status: ready: the old TTL ran out {:.0} s ago; nobody caches the name for more than {ttl} s",
+                    -left
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+async fn rds_client_and_instance(
+    instance: Option<String>,
+    terraform_output: Option<PathBuf>,
+) -> anyhow::Result<(aws_sdk_rds::Client, String)> {
+    let outputs = aws::TerraformOutputs::read(terraform_output.as_deref())?;
+    let instance =
+        aws::pick(&instance, &outputs.rds_instance_id).context("--instance (or --terraform-output) is needed")?;
+    Ok((aws_sdk_rds::Client::new(&aws::config().await?), instance))
+}
+
+async fn rds_command(command: Rds) -> anyhow::Result<ExitCode> {
+    match command {
+        Rds::Check { instance, terraform_output } => {
+            let (client, instance) = rds_client_and_instance(instance, terraform_output).await?;
+            let checks = rds::check(&client, &instance).await?;
+            let (table, failed) = cutover::checks_table(&checks);
+            print!("{table}");
+            println!(
+                "
+rds check: {}",
+                if failed { "NOT READY: fix the FAIL lines" } else { "ready" }
+            );
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        Rds::Snapshot { instance, terraform_output, wait_minutes } => {
+            let (client, instance) = rds_client_and_instance(instance, terraform_output).await?;
+            let id = rds::snapshot(&client, &instance, std::time::Duration::from_secs(wait_minutes * 60)).await?;
+            println!("rds snapshot: {id} is available");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn cutover_plan(args: &CutoverArgs) -> anyhow::Result<cutover::Plan> {
+    let source_url = args.source.clone().context("--source (or TWEETGEN_MIGRATE_SOURCE) is needed")?;
+    let target_url = args.target.clone().context("--target (or TWEETGEN_MIGRATE_TARGET) is needed")?;
+    let token = args.admin_token.clone().context("--admin-token (or TWEETGEN_ADMIN_TOKEN) is needed")?;
+    anyhow::ensure!(
+        !args.old_fleet.is_empty() || !args.new_fleet.is_empty(),
+        "name the servers: --old-fleet and --new-fleet (http://host:port, comma-separated)"
+    );
+    let outputs = aws::TerraformOutputs::read(args.dns.terraform_output.as_deref())?;
+    let dns = if args.skip_dns {
+        None
+    } else {
+        let (client, zone_id, name, ttl) = dns_target(&args.dns).await?;
+        let alb_dns_name = aws::pick(&args.alb_dns_name, &outputs.alb_dns_name).context("--alb-dns-name is needed")?;
+        let alb_zone_id = aws::pick(&args.alb_zone_id, &outputs.alb_zone_id).context("--alb-zone-id is needed")?;
+        let (zone_name, name_servers) = dns::zone(&client, &zone_id).await?;
+        let new_record = dns::alb_record(&name, &zone_name, &alb_dns_name, &alb_zone_id, ttl);
+        Some(cutover::DnsPlan { client, zone_id, zone_name, name_servers, new_record })
+    };
+    let rds = match aws::pick(&args.rds_instance, &outputs.rds_instance_id) {
+        Some(instance) => Some((aws_sdk_rds::Client::new(&aws::config().await?), instance)),
+        None => None,
+    };
+    Ok(cutover::Plan {
+        app_source_url: args.app_source_url.clone().unwrap_or_else(|| source_url.clone()),
+        app_target_url: args.app_target_url.clone().unwrap_or_else(|| target_url.clone()),
+        source_url,
+        target_url,
+        old_fleet: args.old_fleet.clone(),
+        new_fleet: args.new_fleet.clone(),
+        fleet: fleet::Fleet::new(&token)?,
+        dns,
+        rds,
+        limits: cutover::Limits {
+            max_lag_seconds: args.max_lag_seconds,
+            max_lag_bytes: args.max_lag_bytes,
+            verify_max_age: std::time::Duration::from_secs(args.verify_max_age_minutes * 60),
+            sequence_gap: args.sequence_gap,
+        },
+    })
+}
+
+async fn cutover_command(args: CutoverArgs, action: Option<CutoverAction>) -> anyhow::Result<ExitCode> {
+    let plan = cutover_plan(&args).await?;
+    let work = migrate::workdir::WorkDir::open_locked(&args.work_dir, "cutover.lock")?;
+    if let Some(CutoverAction::Rollback { accept_loss }) = action {
+        let done = cutover::rollback(&plan, &work, accept_loss).await?;
+        return Ok(if done { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    let (table, failed) = cutover::checks_table(&cutover::checks(&plan, &work).await?);
+    print!("{table}");
+    if args.dry_run {
+        print!("\nplan:\n{}", cutover::describe(&plan));
+        println!("\ncutover --dry-run: {}", if failed { "the checks would stop it" } else { "ready" });
+        return Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS });
+    }
+    if failed {
+        println!("\ncutover: not started: fix the FAIL lines");
+        return Ok(ExitCode::FAILURE);
+    }
+    print!("{}", cutover::run(&plan, &work, args.stop_after.as_deref()).await?);
+    match args.stop_after.as_deref() {
+        Some(step) if step != cutover::STEPS[cutover::STEPS.len() - 1] => println!("cutover: stopped after {step}"),
+        _ => println!("cutover: complete"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `256MB`, `1GB`, `512kB`, `1048576` (decimal units, as pgcopydb reads them).

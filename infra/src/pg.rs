@@ -26,10 +26,12 @@ impl fmt::Display for Side {
     }
 }
 
-/// Output settings pinned on every session, so that values printed as text on the
-/// two servers compare equal whatever their configuration (verify's checksums, the
-/// change stream's values).
-const SESSION_SETTINGS: [(&str, &str); 6] = [
+/// Settings pinned on every session. Output settings, so that values printed as
+/// text on the two servers compare equal whatever their configuration (verify's
+/// checksums, the change stream's values); and read-write, since the cutover
+/// makes the source read-only for every session but this tool's.
+const SESSION_SETTINGS: [(&str, &str); 7] = [
+    ("default_transaction_read_only", "off"),
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO"),
     ("IntervalStyle", "postgres"),

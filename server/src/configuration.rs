@@ -21,6 +21,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub learning: LearningSettings,
     pub cards: CardSettings,
+    pub admin: AdminSettings,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
 }
@@ -37,11 +38,20 @@ pub struct ServerSettings {
     /// The site's address as visitors see it (`https://tweetgen.example`), for
     /// share links, card images and the OAuth redirect. Unset: the bound address.
     pub public_url: Option<String>,
+    /// Start in read-only mode: writes answer 503 until an admin lifts it (a new
+    /// fleet waiting for the cutover).
+    pub read_only: bool,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3000, max_body_bytes: 8 * 1024 * 1024, public_url: None }
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 3000,
+            max_body_bytes: 8 * 1024 * 1024,
+            public_url: None,
+            read_only: false,
+        }
     }
 }
 
@@ -80,16 +90,32 @@ impl DatabaseSettings {
 
     /// The URL with any password replaced, for logs.
     pub fn redacted_url(&self) -> String {
-        match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => {
-                let credentials = &self.url[scheme_end + 3..at];
-                match credentials.split_once(':') {
-                    Some((user, _)) => format!("{}{user}:***{}", &self.url[..scheme_end + 3], &self.url[at..]),
-                    None => self.url.clone(),
-                }
+        redact(&self.url)
+    }
+
+    /// A pool for `url` with these settings. Lazy: connections are opened on
+    /// demand, so a database outage fails requests (and /readyz) instead of
+    /// killing the process.
+    pub fn pool(&self, url: &str) -> anyhow::Result<sqlx::PgPool> {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout())
+            .connect_lazy(url)
+            .context("invalid database URL")
+    }
+}
+
+/// A database URL with its password replaced, for logs and status reports.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
             }
-            _ => self.url.clone(),
         }
+        _ => url.to_string(),
     }
 }
 
@@ -257,6 +283,21 @@ impl CardSettings {
                 None
             }
         }
+    }
+}
+
+/// The operations endpoints under `/admin/` (read-only mode, switching the
+/// database: the cutover).
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Bearer token the endpoints require. Unset: they do not exist (404).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSettings").field("token", &self.token.as_ref().map(|_| "***")).finish()
     }
 }
 

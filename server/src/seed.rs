@@ -16,15 +16,15 @@ pub const DEMO_USERS: [(&str, &str); 3] = [
 /// this build no longer reads); good models are left alone.
 pub async fn seed_demo_users(state: &AppState) -> anyhow::Result<()> {
     for (screen_name, corpus) in DEMO_USERS {
-        if let Some(stored) = store::model_version(&state.pool, screen_name).await? {
-            let data = store::model_data(&state.pool, stored.user_id).await?;
+        if let Some(stored) = store::model_version(&state.pool(), screen_name).await? {
+            let data = store::model_data(&state.pool(), stored.user_id).await?;
             if data.is_some_and(|(_, bytes)| Model::decode(&bytes).is_ok()) {
                 continue;
             }
         }
         let model = training::train_from_text(&state.tokenizer, corpus)?;
-        let user_id = store::ensure_user(&state.pool, screen_name).await?;
-        store::save_model(&state.pool, user_id, &model, Duration::ZERO).await?;
+        let user_id = store::ensure_user(&state.pool(), screen_name).await?;
+        store::save_model(&state.pool(), user_id, &model, Duration::ZERO).await?;
         tracing::info!(screen_name, sentences = model.sentences, "seeded demo user");
     }
     Ok(())

@@ -13,13 +13,12 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use tweetgen_app::ssr::{cache::ModelCache, session, AppConfig, AppState};
+use tweetgen_app::ssr::{cache::ModelCache, database::Database, session, AppConfig, AppState};
 use tweetgen_app::{shell, App};
 
 use crate::configuration::{AuthSettings, Settings};
@@ -38,13 +37,7 @@ impl Application {
     /// `run_until_stopped`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         tracing::info!(database = %settings.database.redacted_url(), "starting");
-        // Lazy: connections are opened on demand, so a database outage after
-        // start-up fails requests (and /readyz) instead of killing the process.
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.database.max_connections)
-            .acquire_timeout(settings.database.acquire_timeout())
-            .connect_lazy(&settings.database.url)
-            .context("invalid database URL")?;
+        let pool = settings.database.pool(&settings.database.url)?;
         if settings.database.migrate {
             sqlx::migrate!("../migrations").run(&pool).await.context("applying database migrations")?;
         }
@@ -66,11 +59,15 @@ impl Application {
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
         let cards = settings.cards.cards().map(Arc::new);
-        let state = AppState { pool, tokenizer, models, cards, config: Arc::new(config) };
+        if settings.server.read_only {
+            tracing::warn!("server.read_only: writes answer 503 until an admin lifts read-only mode");
+        }
+        let db = Database::new(pool, settings.database.redacted_url(), settings.server.read_only);
+        let state = AppState { db, tokenizer, models, cards, config: Arc::new(config) };
         if settings.seed_demo_users {
             seed::seed_demo_users(&state).await?;
         }
-        tokio::spawn(purge_expired_sessions(state.pool.clone()));
+        tokio::spawn(purge_expired_sessions(state.db.clone()));
 
         let mut auth = settings.auth.clone();
         if auth.standin {
@@ -86,6 +83,9 @@ impl Application {
             upload: settings.learning.max_upload_bytes + 64 * 1024,
         };
         let mut router = router(leptos_options, state.clone(), sign_in, body_limits);
+        if let Some(token) = &settings.admin.token {
+            router = router.merge(routes::admin::router(state.clone(), token, settings.database.clone()));
+        }
         if auth.standin {
             router = router.nest("/standin-x", x_standin::router(&auth.client_id));
         }
@@ -127,11 +127,14 @@ fn standin_settings(auth: AuthSettings, public_url: &str, address: SocketAddr) -
 
 /// Expired sessions and abandoned sign-ins, removed hourly by every instance
 /// (cheap, idempotent deletes on indexed columns).
-async fn purge_expired_sessions(pool: sqlx::PgPool) {
+async fn purge_expired_sessions(db: Database) {
     let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
         hourly.tick().await;
-        match session::purge_expired(&pool).await {
+        if db.is_read_only() {
+            continue;
+        }
+        match session::purge_expired(&db.pool()).await {
             Ok(removed) => tracing::debug!(removed, "purged expired sessions"),
             Err(error) => tracing::warn!(?error, "purging expired sessions"),
         }
@@ -153,6 +156,7 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
         .route("/card/{file}", get(routes::user_card))
         .route("/card/{screen_name}/{file}", get(routes::tweet_card))
         .with_state(state.clone());
+    let pause_writes = middleware::from_fn_with_state(state.clone(), routes::pause_writes_when_read_only);
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -169,6 +173,7 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
         .merge(health)
         .merge(auth)
         .merge(cards)
+        .layer(pause_writes)
         .layer(middleware::from_fn(routes::refuse_cross_site_writes))
         // Refuses oversized requests up front; axum's own 2 MiB default is lifted
         // so that server functions can read what the limit lets in.

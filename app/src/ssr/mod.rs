@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod cache;
 pub mod card;
+pub mod database;
 pub mod session;
 pub mod share_card;
 pub mod store;
@@ -22,7 +23,8 @@ use crate::i18n::{Lang, LANG_COOKIE};
 /// What every request handler and server function can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    pub pool: PgPool,
+    /// The database, switchable at runtime; `pool()` for each piece of work.
+    pub db: database::Database,
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
     pub models: Arc<cache::ModelCache>,
@@ -44,6 +46,12 @@ pub struct AppConfig {
 }
 
 impl AppState {
+    /// The current database's pool. Taken per piece of work, never kept: the
+    /// cutover may switch the database while the server runs.
+    pub fn pool(&self) -> PgPool {
+        self.db.pool()
+    }
+
     pub fn from_context() -> Result<Self, AppError> {
         use_context::<Self>().ok_or_else(|| {
             tracing::error!("AppState missing from the server function context");
@@ -54,7 +62,7 @@ impl AppState {
     /// The signed-in visitor of the current request, if any.
     pub async fn viewer(&self) -> Result<Option<session::SessionUser>, AppError> {
         match use_context::<http::request::Parts>() {
-            Some(parts) => session::user_from_headers(&self.pool, &parts.headers).await,
+            Some(parts) => session::user_from_headers(&self.pool(), &parts.headers).await,
             None => Ok(None),
         }
     }
@@ -63,7 +71,7 @@ impl AppState {
     /// spends the CPU (and checked again when the model is saved).
     pub async fn may_train(&self) -> Result<session::SessionUser, AppError> {
         let user = self.signed_in().await?;
-        match store::retrain_too_soon(&self.pool, user.user_id, self.config.retrain_interval).await? {
+        match store::retrain_too_soon(&self.pool(), user.user_id, self.config.retrain_interval).await? {
             Some(too_soon) => Err(too_soon),
             None => Ok(user),
         }
@@ -121,6 +129,12 @@ pub async fn with_status<T>(work: impl std::future::Future<Output = Result<T, Ap
         if !is_plain_form_post() {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(error.status());
+                if *error == AppError::ReadOnly {
+                    response.insert_header(
+                        http::header::RETRY_AFTER,
+                        http::HeaderValue::from(crate::error::RETRY_AFTER_SECONDS),
+                    );
+                }
             }
         }
     }

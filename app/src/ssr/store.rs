@@ -87,6 +87,9 @@ pub async fn upsert_x_user(
 /// Replaces the user's model unless the previous one is younger than
 /// `min_interval` (checked in the same statement, so two trainings racing through
 /// two instances cannot both pass). A failure leaves the previous model in place.
+/// The check reads the clock when it runs (`clock_timestamp()`), not when the
+/// transaction began (`now()`): a training that waited for a concurrent one's
+/// row lock would otherwise find that one's model "younger" than itself.
 pub async fn save_model(
     pool: &PgPool,
     user_id: i64,
@@ -98,7 +101,7 @@ pub async fn save_model(
          ON CONFLICT (user_id) DO UPDATE
          SET data = EXCLUDED.data, sentences = EXCLUDED.sentences,
              version = models.version + 1, trained_at = now()
-         WHERE models.trained_at <= now() - make_interval(secs => $4)",
+         WHERE models.trained_at <= clock_timestamp() - make_interval(secs => $4)",
     )
     .bind(user_id)
     .bind(&model.bytes)
@@ -113,13 +116,16 @@ pub async fn save_model(
 }
 
 /// The error to give someone who trained less than `min_interval` ago, if they did.
+/// Measured against the clock now, not the transaction's start: a training that
+/// committed between this statement's start and its snapshot would otherwise
+/// look like one from the future.
 pub async fn retrain_too_soon(
     pool: &PgPool,
     user_id: i64,
     min_interval: Duration,
 ) -> Result<Option<AppError>, AppError> {
     let wait: Option<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM trained_at + make_interval(secs => $2) - now())::float8
+        "SELECT extract(epoch FROM trained_at + make_interval(secs => $2) - clock_timestamp())::float8
          FROM models WHERE user_id = $1",
     )
     .bind(user_id)

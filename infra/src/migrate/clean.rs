@@ -47,7 +47,7 @@ pub async fn run(work: &WorkDir, source_url: Option<&str>, target_url: Option<&s
     }
     for entry in std::fs::read_dir(work.path())? {
         let entry = entry?;
-        if entry.file_name() != "lock" {
+        if !entry.file_name().to_string_lossy().ends_with("lock") {
             std::fs::remove_file(entry.path())?;
         }
     }

@@ -249,6 +249,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let position = follower.position().await?;
+    // The row exists from the start, so that the heartbeat has one to touch.
+    state::ensure_applied(&mut follower.target, &follower.migration.slot, &position).await?;
     progress.line(format!(
         "following slot {} from {} ({} transactions applied so far)",
         follower.migration.slot, position.lsn, position.transactions
@@ -267,9 +269,15 @@ pub async fn run(
     }
     let mut tables = NewTables::default();
     let mut reported = Instant::now();
+    let mut heartbeat = Instant::now();
     let (mut transactions, mut changes) = (0u64, 0u64);
     loop {
         tables.check(&mut follower, progress).await?;
+        if heartbeat.elapsed() > Duration::from_secs(1) {
+            // The cutover's "follow running" check reads it.
+            state::heartbeat(&mut follower.target, &follower.migration.slot).await?;
+            heartbeat = Instant::now();
+        }
         let limit = follower.source_position().await?;
         let pass = follower.catch_up_to(limit).await?;
         transactions += pass.transactions;

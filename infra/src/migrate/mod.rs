@@ -6,16 +6,16 @@ mod apply;
 mod catalog;
 mod clean;
 mod copy;
-mod follow;
+pub(crate) mod follow;
 mod pgoutput;
 pub mod preflight;
-mod progress;
+pub(crate) mod progress;
 mod schema;
-mod sequences;
+pub(crate) mod sequences;
 mod snapshot;
-mod state;
-mod verify;
-mod workdir;
+pub(crate) mod state;
+pub(crate) mod verify;
+pub(crate) mod workdir;
 
 use std::process::ExitCode;
 

@@ -160,3 +160,26 @@ async fn prepare_existing(target: &mut PgConnection, migration_id: &str) -> anyh
     anyhow::ensure!(id.as_deref() == Some(migration_id), "the target does not hold migration {migration_id}");
     Ok(())
 }
+
+/// A running follower's sign of life (also on a quiet source, where nothing moves).
+pub async fn heartbeat(target: &mut PgConnection, slot: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE tweetgen_migrate.applied SET updated_at = now() WHERE slot = $1")
+        .bind(slot)
+        .execute(target)
+        .await?;
+    Ok(())
+}
+
+/// Records the starting position unless one is recorded (by this or another applier).
+pub async fn ensure_applied(target: &mut PgConnection, slot: &str, applied: &Applied) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO tweetgen_migrate.applied (slot, lsn, source_time) VALUES ($1, $2::pg_lsn, to_timestamp($3))
+         ON CONFLICT (slot) DO NOTHING",
+    )
+    .bind(slot)
+    .bind(applied.lsn.to_string())
+    .bind(applied.source_time)
+    .execute(target)
+    .await?;
+    Ok(())
+}

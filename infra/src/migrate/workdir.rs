@@ -51,18 +51,31 @@ const MIGRATION_FILE: &str = "migration.json";
 
 impl WorkDir {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_locked(path, "lock")
+    }
+
+    /// Locked by its own lock file, for a step that may run beside the migration's
+    /// (the cutover, while `follow` runs) but not beside another of its kind.
+    pub fn open_locked(path: &Path, lock_name: &str) -> anyhow::Result<Self> {
         fs::create_dir_all(path).with_context(|| format!("creating the work directory {}", path.display()))?;
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(0o600)
-            .open(path.join("lock"))
-            .with_context(|| format!("opening {}/lock", path.display()))?;
+            .open(path.join(lock_name))
+            .with_context(|| format!("opening {}/{lock_name}", path.display()))?;
         let lock = Flock::lock(lock, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
             anyhow::anyhow!("another tweetgen-infra step is using {} ({errno}); wait for it or stop it", path.display())
         })?;
         Ok(Self { path: path.to_path_buf(), _lock: Some(lock) })
+    }
+
+    /// For steps that write only files of their own (`dns prepare`), alongside
+    /// a running step.
+    pub fn open_shared_or_create(path: &Path) -> anyhow::Result<Self> {
+        fs::create_dir_all(path).with_context(|| format!("creating the work directory {}", path.display()))?;
+        Self::open_shared(path)
     }
 
     /// For steps that only read the directory, alongside a running writer.

@@ -85,7 +85,7 @@ pub async fn login(State(sign_in): State<SignIn>, Query(query): Query<LoginQuery
         .bind(state_hash)
         .bind(verifier.secret())
         .bind(local_path(query.return_to.as_deref()))
-        .execute(&sign_in.app.pool)
+        .execute(&sign_in.app.pool())
         .await;
     if let Err(error) = saved {
         tracing::error!(%error, "could not save a pending sign-in");
@@ -132,7 +132,7 @@ async fn finish_sign_in(sign_in: &SignIn, query: CallbackQuery) -> anyhow::Resul
     )
     .bind(session::token_hash(&state))
     .bind(SIGN_IN_TIMEOUT_SECS)
-    .fetch_optional(&sign_in.app.pool)
+    .fetch_optional(&sign_in.app.pool())
     .await?;
     let (verifier, return_to) = pending.context("unknown, used or expired state (CSRF or a stale tab)")?;
     if let Some(error) = query.error {
@@ -147,8 +147,8 @@ async fn finish_sign_in(sign_in: &SignIn, query: CallbackQuery) -> anyhow::Resul
         .await
         .context("exchanging the code for a token")?;
     let account = x_account(oauth, token.access_token().secret()).await?;
-    let user_id = store::upsert_x_user(&sign_in.app.pool, &account.id, &account.username, account.protected).await?;
-    let session = session::create(&sign_in.app.pool, user_id, oauth.session_lifetime).await?;
+    let user_id = store::upsert_x_user(&sign_in.app.pool(), &account.id, &account.username, account.protected).await?;
+    let session = session::create(&sign_in.app.pool(), user_id, oauth.session_lifetime).await?;
     tracing::info!(user_id, screen_name = account.username, "signed in");
     Ok((session, return_to, oauth.session_lifetime))
 }
@@ -176,7 +176,7 @@ async fn x_account(oauth: &OAuth, access_token: &str) -> anyhow::Result<XAccount
 
 /// `POST /auth/logout`: ends the session on every instance (it is in the database).
 pub async fn logout(State(sign_in): State<SignIn>, headers: HeaderMap) -> Response {
-    if let Err(error) = session::end(&sign_in.app.pool, &headers).await {
+    if let Err(error) = session::end(&sign_in.app.pool(), &headers).await {
         tracing::error!(?error, "could not end a session");
         return (StatusCode::SERVICE_UNAVAILABLE, "Signing out failed. Please try again.").into_response();
     }

@@ -11,7 +11,8 @@ pub async fn healthz() -> &'static str {
 /// Readiness: the database answers within a second. Load balancers route only to
 /// ready instances.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let check = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
+    let pool = state.pool();
+    let check = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&pool);
     match tokio::time::timeout(Duration::from_secs(1), check).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready"),
         Ok(Err(error)) => {

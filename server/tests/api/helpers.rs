@@ -47,7 +47,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let (application, client) = start(settings).await;
     let address = format!("http://{}", application.address());
     let state = application.state().clone();
-    let pool = state.pool.clone();
+    let pool = state.pool();
     tokio::spawn(application.run_until_stopped());
     TestApp { address, pool, state, client, cluster, database_url, auth, signed_in: Mutex::default() }
 }

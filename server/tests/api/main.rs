@@ -1,6 +1,7 @@
 //! The real server on a random port against a fresh PostgreSQL cluster per test.
 
 mod accounts;
+mod admin;
 mod archive_upload;
 mod cards;
 mod health;
