@@ -75,7 +75,7 @@ if [ ! -s "$TWEETGEN_DICTIONARY" ]; then
   cargo run --quiet -p tweetgen-markov --bin tweetgen-markov -- dictionary --out "$TWEETGEN_DICTIONARY"
 fi
 
-# --- Terraform checks (scripts/check-terraform.sh) -------------------------------
+# --- Python tools: Terraform checks (scripts/check-terraform.sh), moto ----------
 # Python tools in venvs of their own, made again only when a pin changes.
 python_tools() { # VENV REQUIREMENTS_FILE
   local venv=$1 requirements=$2 frozen
@@ -89,6 +89,8 @@ python_tools() { # VENV REQUIREMENTS_FILE
 if [ "$purpose" = test ]; then
   python_tools .venv/terraform terraform/tests/requirements.txt
   python_tools .venv/checkov terraform/tests/requirements-checkov.txt
+  # moto's server answers Route53 and RDS in the cutover test (infra/tests/cutover.rs).
+  python_tools .venv/moto infra/tests/requirements-moto.txt
 fi
 
 # --- npm -------------------------------------------------------------------

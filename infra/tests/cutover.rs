@@ -72,12 +72,17 @@ fn start_moto() -> Moto {
     Moto { _process: Process(child), url }
 }
 
-/// The server binary, built beside this test's tweetgen-infra.
+/// The server binary, built beside this test's tweetgen-infra (same profile).
 fn server_binary() -> PathBuf {
     let binary = Path::new(env!("CARGO_BIN_EXE_tweetgen-infra")).with_file_name("tweetgen-server");
     if !binary.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-q", "-p", "tweetgen-server"]).status().unwrap();
-        assert!(status.success(), "building tweetgen-server");
+        let release = binary.parent().is_some_and(|dir| dir.ends_with("release"));
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "-q", "-p", "tweetgen-server"]);
+        if release {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building tweetgen-server");
     }
     binary
 }
