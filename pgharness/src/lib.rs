@@ -35,7 +35,8 @@ pub struct ClusterOptions {
     pub data_dir: Option<PathBuf>,
     /// Listen on this port; `None` picks a free one.
     pub port: Option<u16>,
-    /// Extra `postgresql.conf` settings, e.g. `("max_connections", "300")`.
+    /// Extra `postgresql.conf` settings, e.g. `("max_connections", "300")`; given to the server
+    /// after the harness's own, so they override them (`("fsync", "on")`).
     pub settings: Vec<(String, String)>,
 }
 

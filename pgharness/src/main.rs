@@ -1,4 +1,4 @@
-//! `tweetgen-pg run [--data-dir DIR] [--port P] [--database NAME] -- COMMAND...`
+//! `tweetgen-pg run [--data-dir DIR] [--port P] [--database NAME] [--set NAME=VALUE]... -- COMMAND...`
 //!
 //! Starts a PostgreSQL cluster of the project's own, creates the database, runs
 //! COMMAND with `DATABASE_URL` pointing at it, and stops the cluster when COMMAND
@@ -26,6 +26,9 @@ enum Cli {
         /// Database to create (if missing) and point DATABASE_URL at.
         #[arg(long, default_value = "tweetgen")]
         database: String,
+        /// A server setting, e.g. `--set fsync=on` (repeatable; overrides the harness's own).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
@@ -41,10 +44,17 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got {text:?}")),
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
-    let Cli::Run { data_dir, port, database, command } = cli;
+    let Cli::Run { data_dir, port, database, settings, command } = cli;
     let data_dir = data_dir.map(|dir| std::path::absolute(dir.join("data"))).transpose()?;
-    let cluster = PgCluster::start_with(ClusterOptions { data_dir, port, settings: Vec::new() })?;
+    let cluster = PgCluster::start_with(ClusterOptions { data_dir, port, settings })?;
     let url = cluster.create_database(&database)?;
     eprintln!(
         "tweetgen-pg: PostgreSQL on port {} (data in {}); DATABASE_URL={url}",

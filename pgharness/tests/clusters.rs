@@ -90,6 +90,29 @@ fn runner_provides_database_url_and_its_server_dies_with_it() {
     }
 }
 
+/// `--set` reaches the server and overrides the harness's own settings.
+#[test]
+fn runner_settings_override_the_harness_defaults() {
+    use std::process::Command;
+
+    let psql = tweetgen_pgharness::postgres_bin_dir().unwrap().join("psql");
+    let script = format!(
+        "{} -X -A -t -d \"$DATABASE_URL\" -c \"SELECT current_setting('fsync') || ' ' || current_setting('work_mem')\"",
+        psql.display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_tweetgen-pg"))
+        .args(["run", "--set", "fsync=on", "--set", "work_mem=7MB", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "on 7MB");
+
+    let bad =
+        Command::new(env!("CARGO_BIN_EXE_tweetgen-pg")).args(["run", "--set", "fsync", "--", "true"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=VALUE"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
 #[test]
 fn an_unreachable_data_directory_is_a_clear_error_when_root() {
     if !nix::unistd::Uid::effective().is_root() {
