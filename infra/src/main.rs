@@ -487,18 +487,19 @@ async fn cutover_command(args: CutoverArgs, action: Option<CutoverAction>) -> an
     Ok(ExitCode::SUCCESS)
 }
 
-/// `256MB`, `1GB`, `512kB`, `1048576` (decimal units, as pgcopydb reads them).
+/// `256MB`, `1GB`, `512kB`, `1048576`: units of 1024, as PostgreSQL's settings and
+/// pgcopydb read them (the case of the unit does not matter here).
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| format!("not a size: {text:?} (e.g. 256MB)"))?;
-    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
+        "kb" => 1 << 10,
+        "mb" => 1 << 20,
+        "gb" => 1 << 30,
+        "tb" => 1 << 40,
         _ => return Err(format!("unknown unit in {text:?}: use B, kB, MB, GB or TB")),
     };
     Ok(number * scale)
@@ -510,8 +511,8 @@ mod tests {
 
     #[test]
     fn sizes_read_like_pgcopydb() {
-        assert_eq!(parse_size("256MB"), Ok(256_000_000));
-        assert_eq!(parse_size("1gb"), Ok(1_000_000_000));
+        assert_eq!(parse_size("256MB"), Ok(256 << 20));
+        assert_eq!(parse_size("1gb"), Ok(1 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("1.5GB").is_err());
         assert!(parse_size("12 parsecs").is_err());

@@ -212,17 +212,25 @@ def test_instance_volumes_are_encrypted():
     assert ebs["encrypted"] is True and ebs["volume_type"] == "gp3"
 
 
-def test_instance_profile_reads_only_the_release_and_the_database_secret():
+def test_instance_profile_reads_only_the_release_the_database_secret_and_the_admin_token():
     app = module("app")
     policy = app.data[("aws_iam_policy_document", "app")]
-    grants = sorted((tuple(s["actions"]), tuple(s["resources"])) for s in policy["statement"])
+    grants = sorted((tuple(s["actions"]), str(s["resources"])) for s in policy["statement"])
     assert grants == [
         (
             ("s3:GetObject",),
-            ("arn:${data.aws_partition.current.partition}:s3:::${var.release_bucket}/${local.release_key}",),
+            str(["arn:${data.aws_partition.current.partition}:s3:::${var.release_bucket}/${local.release_key}"]),
         ),
-        (("secretsmanager:GetSecretValue",), ("${var.database_secret_arn}",)),
+        (("secretsmanager:GetSecretValue",), "${compact([var.database_secret_arn, var.admin_token_secret_arn])}"),
     ]
+
+
+def test_the_admin_endpoints_are_not_reachable_through_the_alb():
+    rule = resource(module("app"), "aws_lb_listener_rule", "no_admin_from_outside")
+    assert rule["listener_arn"] == "${aws_lb_listener.https.arn}"
+    assert block(block(rule, "condition"), "path_pattern")["values"] == ["/admin", "/admin/*"]
+    action = block(rule, "action")
+    assert action["type"] == "fixed-response" and block(action, "fixed_response")["status_code"] == "404"
 
 
 # --- dns ---------------------------------------------------------------------------

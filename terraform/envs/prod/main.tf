@@ -31,8 +31,11 @@ module "tweetgen" {
   alb_deletion_protection = true
   release_bucket          = var.release_bucket
   release_version         = var.release_version
-  server_settings         = { TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server) }
-  x_client_id             = var.x_client_id
+  server_settings = {
+    TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server)
+    TWEETGEN__SERVER__READ_ONLY = tostring(var.servers_read_only)
+  }
+  x_client_id = var.x_client_id
 
   db_instance_class = "db.t4g.medium"
   # The old database holds about 300 GB and autoscaling grows at most once every

@@ -59,6 +59,12 @@ variable "schema_from_server" {
   default     = true
 }
 
+variable "servers_read_only" {
+  description = "Whether the servers start read-only (writes answer 503): true while the new fleet waits for `tweetgen-infra cutover`, which lifts it; false after."
+  type        = bool
+  default     = false
+}
+
 variable "migration_source_cidrs" {
   description = "The old host's network, admitted to RDS while the data moves; empty afterwards."
   type        = list(string)

@@ -122,9 +122,9 @@ data "aws_iam_policy_document" "app" {
   }
 
   statement {
-    sid       = "ReadDatabaseCredentials"
+    sid       = "ReadDatabaseCredentialsAndAdminToken"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.database_secret_arn]
+    resources = compact([var.database_secret_arn, var.admin_token_secret_arn])
   }
 }
 
@@ -198,6 +198,7 @@ resource "aws_launch_template" "app" {
     release_key         = local.release_key
     app_port            = var.app_port
     database_secret_arn = var.database_secret_arn
+    admin_token_secret  = coalesce(var.admin_token_secret_arn, "")
     database_host       = var.database_host
     database_port       = var.database_port
     database_name       = var.database_name
@@ -348,6 +349,31 @@ resource "aws_lb_listener" "https" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.app.arn
+  }
+
+  tags = var.tags
+}
+
+# The servers' /admin/ endpoints are for `tweetgen-infra cutover` from inside the
+# network, never from the internet, token or not.
+resource "aws_lb_listener_rule" "no_admin_from_outside" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 1
+
+  condition {
+    path_pattern {
+      values = ["/admin", "/admin/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not found"
+      status_code  = "404"
+    }
   }
 
   tags = var.tags

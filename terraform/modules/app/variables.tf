@@ -209,6 +209,12 @@ variable "server_settings" {
   }
 }
 
+variable "admin_token_secret_arn" {
+  description = "Secrets Manager secret holding the servers' admin token (TWEETGEN__ADMIN__TOKEN, read at start-up). null: no /admin/ endpoints."
+  type        = string
+  default     = null
+}
+
 variable "enable_session_manager" {
   description = "Attach AmazonSSMManagedInstanceCore for shell access through Session Manager (needs NAT or the ssm, ssmmessages and ec2messages endpoints). Off: no remote shell at all."
   type        = bool

@@ -85,3 +85,8 @@ output "nat_gateway_public_ips" {
   description = "Addresses the app's outbound traffic leaves from (empty without NAT)."
   value       = module.network.nat_gateway_public_ips
 }
+
+output "admin_token_secret_arn" {
+  description = "Secrets Manager secret with the servers' admin token (TWEETGEN_ADMIN_TOKEN for tweetgen-infra cutover)."
+  value       = aws_secretsmanager_secret.admin_token.arn
+}
