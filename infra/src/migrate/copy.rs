@@ -124,7 +124,8 @@ async fn copy_under_snapshot(
     });
 
     let step = Instant::now();
-    let items = schema::post_data_items(work).await?;
+    let mut items = schema::post_data_items(work).await?;
+    schema::size_items(source, &mut items).await?;
     let done = schema::done_items(target).await?;
     let bar = progress.count_bar(items.len() as u64, "post-data");
     bar.set_position(done.len() as u64);
@@ -292,6 +293,7 @@ async fn copy_parts(
     let bar = progress.bytes_bar(estimate.max(1) as u64, "data");
     let rows = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
+    let rows_seen = Arc::new(AtomicU64::new(0));
     let queue = Arc::new(Mutex::new(VecDeque::from(parts)));
     let workers = (0..options.jobs.max(1)).map(|number| {
         let worker = Worker {
@@ -299,6 +301,7 @@ async fn copy_parts(
             tables,
             rows: rows.clone(),
             bytes: bytes.clone(),
+            rows_seen: rows_seen.clone(),
             bar: bar.clone(),
             line: progress.worker_line(&format!("worker {}", number + 1)),
             progress,
@@ -319,6 +322,8 @@ struct Worker<'a> {
     tables: &'a [catalog::Table],
     rows: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
+    /// Rows streamed so far, finished parts or not (for the bar).
+    rows_seen: Arc<AtomicU64>,
     bar: indicatif::ProgressBar,
     line: indicatif::ProgressBar,
     progress: &'a Progress,
@@ -343,7 +348,7 @@ impl Worker<'_> {
                 .with_context(|| format!("{} is in the plan but not in the source's snapshot", part.table))?;
             self.line.set_message(format!("{} part {}/{}", part.table, part.part + 1, part.parts));
             let started = Instant::now();
-            let (rows, bytes) = copy_part(&mut transaction, &mut target, table, &part, &self.bar)
+            let (rows, bytes) = copy_part(&mut transaction, &mut target, table, &part, &self.bar, &self.rows_seen)
                 .await
                 .with_context(|| format!("copying {} part {}/{}", part.table, part.part + 1, part.parts))?;
             self.rows.fetch_add(rows, Ordering::Relaxed);
@@ -371,6 +376,7 @@ async fn copy_part(
     table: &catalog::Table,
     part: &Part,
     bar: &indicatif::ProgressBar,
+    rows_seen: &AtomicU64,
 ) -> anyhow::Result<(u64, u64)> {
     let columns = table.columns.iter().map(|column| ident(column)).collect::<Vec<_>>().join(", ");
     let format = if table.binary { "binary" } else { "text" };
@@ -397,6 +403,11 @@ async fn copy_part(
         while let Some(chunk) = reader.try_next().await? {
             bytes += chunk.len() as u64;
             bar.inc(chunk.len() as u64);
+            // The server sends a row per message (binary format: plus a header and a trailer).
+            let seen = rows_seen.fetch_add(1, Ordering::Relaxed) + 1;
+            if seen % 4096 == 0 {
+                bar.set_message(format!("≈{seen} rows"));
+            }
             buffer.extend_from_slice(&chunk);
             if buffer.len() >= CHUNK {
                 let full = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK * 2));

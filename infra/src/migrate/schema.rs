@@ -66,8 +66,12 @@ pub async fn restore_pre_data(target_url: &str, work: &WorkDir, options: Options
 #[derive(Clone, Debug)]
 pub struct Item {
     pub toc_id: i32,
+    /// The object's OID on the source (the index, the constraint…).
+    pub object: u32,
     /// As `pg_restore -l` names it, e.g. `INDEX public generations_user_id_idx`.
     pub description: String,
+    /// The size of the index it builds on the source, if it builds one.
+    pub index_bytes: i64,
 }
 
 impl Item {
@@ -106,13 +110,38 @@ fn parse_toc_line(line: &str) -> Option<anyhow::Result<Item>> {
     }
     let (id, rest) = line.split_once(';')?;
     let mut words = rest.trim_start().splitn(3, ' ');
-    let (_catalog, _object, description) = (words.next()?, words.next()?, words.next()?);
-    Some(
-        id.trim()
-            .parse()
-            .map(|toc_id| Item { toc_id, description: description.to_string() })
-            .with_context(|| format!("reading pg_restore's list: {line:?}")),
+    let (_catalog, object, description) = (words.next()?, words.next()?, words.next()?);
+    let parse = || -> anyhow::Result<Item> {
+        Ok(Item {
+            toc_id: id.trim().parse()?,
+            object: object.parse()?,
+            description: description.to_string(),
+            index_bytes: 0,
+        })
+    };
+    Some(parse().with_context(|| format!("reading pg_restore's list: {line:?}")))
+}
+
+/// Fills in how large an index each item builds (an index, or the one behind a
+/// primary key or unique constraint), so that the largest start first and the
+/// phase does not end with one long build alone.
+pub async fn size_items(source: &mut sqlx::PgConnection, items: &mut [Item]) -> anyhow::Result<()> {
+    let objects: Vec<i64> = items.iter().map(|item| i64::from(item.object)).collect();
+    let sizes: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT o.oid::bigint, coalesce(pg_relation_size(coalesce(c.conindid, i.indexrelid)), 0)
+         FROM unnest($1::bigint[]) AS o(oid)
+         LEFT JOIN pg_constraint c ON c.oid = o.oid::oid
+         LEFT JOIN pg_index i ON i.indexrelid = o.oid::oid",
     )
+    .bind(&objects)
+    .fetch_all(source)
+    .await?;
+    for item in items.iter_mut() {
+        if let Some((_, bytes)) = sizes.iter().find(|(oid, _)| *oid == i64::from(item.object)) {
+            item.index_bytes = *bytes;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the post-data items not done yet, `jobs` at a time within a phase;
@@ -127,7 +156,11 @@ pub async fn restore_post_data(
     on_done: &(dyn Fn(&Item) + Sync),
 ) -> anyhow::Result<()> {
     for phase in 1..=3 {
-        let pending: Vec<&Item> = items.iter().filter(|i| i.phase() == phase && !done.contains(&i.toc_id)).collect();
+        let mut pending: Vec<&Item> =
+            items.iter().filter(|i| i.phase() == phase && !done.contains(&i.toc_id)).collect();
+        if phase < 3 {
+            pending.sort_by_key(|item| std::cmp::Reverse(item.index_bytes));
+        }
         let parallel = if phase == 3 { 1 } else { jobs };
         stream::iter(pending)
             .map(|item| async move {
@@ -204,6 +237,7 @@ mod tests {
         .unwrap();
         let phases: Vec<(i32, u8)> = items.iter().map(|item| (item.toc_id, item.phase())).collect();
         assert_eq!(phases, [(3206, 1), (3213, 1), (3214, 2), (3300, 3), (3301, 3)]);
+        assert_eq!(items[1].object, 16424);
         assert_eq!(items[2].description, "FK CONSTRAINT public v v_u_fkey tweetgen");
     }
 }
