@@ -405,7 +405,7 @@ async fn copy_part(
             bar.inc(chunk.len() as u64);
             // The server sends a row per message (binary format: plus a header and a trailer).
             let seen = rows_seen.fetch_add(1, Ordering::Relaxed) + 1;
-            if seen % 4096 == 0 {
+            if seen.is_multiple_of(4096) {
                 bar.set_message(format!("≈{seen} rows"));
             }
             buffer.extend_from_slice(&chunk);
