@@ -363,6 +363,18 @@ async fn record_in_moto(moto: &str, zone_id: &str) -> Vec<ResourceRecordSet> {
     listed.resource_record_sets().iter().filter(|set| set.name() == format!("{NAME}.")).cloned().collect()
 }
 
+/// Every generation a client was told of is in `database`, with its text.
+async fn assert_generations_stored(database: &sqlx::PgPool, observed: &Observed, which: &str) {
+    for (id, text) in &observed.generations {
+        let stored: Option<String> = sqlx::query_scalar("SELECT text FROM generations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(database)
+            .await
+            .unwrap();
+        assert_eq!(stored.as_ref(), Some(text), "generation {id} is on {which}");
+    }
+}
+
 struct Measured {
     /// Seen by the clients.
     unavailable: Duration,
@@ -502,14 +514,7 @@ async fn cutover_under_load() -> Measured {
         observed.errors
     );
     let target_pool = sqlx::PgPool::connect(target_url).await.unwrap();
-    for (id, text) in &observed.generations {
-        let stored: Option<String> = sqlx::query_scalar("SELECT text FROM generations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&target_pool)
-            .await
-            .unwrap();
-        assert_eq!(stored.as_ref(), Some(text), "generation {id} is on the target");
-    }
+    assert_generations_stored(&target_pool, &observed, "the target").await;
     for name in USERS {
         let version: i64 = sqlx::query_scalar(
             "SELECT m.version FROM models m JOIN users u ON u.id = m.user_id WHERE u.screen_name = $1",
@@ -612,14 +617,7 @@ async fn before_the_commit_point_a_rollback_puts_everything_back() {
     // Every acknowledged write is on the source, the old host writes there again,
     // the new fleet is read-only again, and the name was never moved.
     let source_pool = sqlx::PgPool::connect(&rig.source_url).await.unwrap();
-    for (id, text) in &observed.generations {
-        let stored: Option<String> = sqlx::query_scalar("SELECT text FROM generations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&source_pool)
-            .await
-            .unwrap();
-        assert_eq!(stored.as_ref(), Some(text), "generation {id} is on the source");
-    }
+    assert_generations_stored(&source_pool, &observed, "the source").await;
     let (first_ok_after_refusals, _) =
         observed.writes.iter().rev().find(|(_, ok)| *ok).expect("writes after the rollback");
     let last_refused = observed.writes.iter().filter(|(_, ok)| !ok).map(|(at, _)| at).max().unwrap();
