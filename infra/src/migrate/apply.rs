@@ -1,12 +1,16 @@
 //! Applying decoded changes to the target, as SQL.
 //!
-//! Consecutive changes of one kind to one table are sent as one statement over
+//! Changes of one kind to one table are gathered and sent as one statement over
 //! `unnest` of text arrays, each value cast to its target column's type (the text
-//! form is what the change stream carries). Updates leave out the columns the
-//! stream marks unchanged (TOASTed values it does not repeat). Every statement
-//! must touch exactly the rows it names; anything else means the target has
-//! drifted from the source, and the batch stops with an error rather than apply
-//! half of it.
+//! form is what the change stream carries). Each table keeps its own order: a
+//! change of another kind, or one that touches a row already in the group, sends
+//! the group first. Across tables the order may change within the batch's one
+//! target transaction: with `session_replication_role = replica` no trigger (and
+//! so no foreign key check) runs, and every other constraint concerns one table,
+//! so the state at commit is the same. Updates leave out the columns the stream
+//! marks unchanged (TOASTed values it does not repeat). Every statement must touch
+//! exactly the rows it names; anything else means the target has drifted from the
+//! source, and the batch stops with an error rather than apply half of it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -54,7 +58,8 @@ struct Group {
 #[derive(Default)]
 pub struct Applier {
     relations: HashMap<u32, Arc<Relation>>,
-    group: Option<Group>,
+    /// The groups not sent yet, at most one per table, oldest first.
+    groups: Vec<Group>,
 }
 
 impl Applier {
@@ -140,22 +145,37 @@ impl Applier {
             (Some(new), _) => new.iter().map(text).collect(),
             (None, _) => Vec::new(),
         };
+        let open = self.groups.iter().position(|group| Arc::ptr_eq(&group.relation, &relation));
         if relation.full_identity && kind != Kind::Insert {
-            self.flush(target).await?;
+            if let Some(index) = open {
+                send(target, self.groups.remove(index)).await?;
+            }
             return apply_by_full_row(target, &relation, kind, &key, &values).await;
         }
-        let fits = self.group.as_ref().is_some_and(|group| {
-            Arc::ptr_eq(&group.relation, &relation)
-                && group.kind == kind
+        let fits = open.is_some_and(|index| {
+            let group = &self.groups[index];
+            group.kind == kind
                 && group.keys.len() < MAX_ROWS
                 && !group.touched.contains(&key)
                 && new_key.as_ref().is_none_or(|new_key| !group.touched.contains(new_key))
         });
-        if !fits {
-            self.flush(target).await?;
-            self.group = Some(Group { relation, kind, keys: Vec::new(), values: Vec::new(), touched: HashSet::new() });
-        }
-        let group = self.group.as_mut().expect("a group");
+        let index = match (open, fits) {
+            (Some(index), true) => index,
+            (open, _) => {
+                if let Some(index) = open {
+                    send(target, self.groups.remove(index)).await?;
+                }
+                self.groups.push(Group {
+                    relation,
+                    kind,
+                    keys: Vec::new(),
+                    values: Vec::new(),
+                    touched: HashSet::new(),
+                });
+                self.groups.len() - 1
+            }
+        };
+        let group = &mut self.groups[index];
         if let Some(new_key) = new_key {
             group.touched.insert(new_key);
         }
@@ -165,72 +185,18 @@ impl Applier {
         Ok(())
     }
 
-    /// Sends the grouped changes; called at every commit and before anything
-    /// that must not overtake them.
+    /// Sends every group; called before the batch's position is saved and before
+    /// anything that must not overtake them.
     pub async fn flush(&mut self, target: &mut PgConnection) -> anyhow::Result<()> {
-        let Some(group) = self.group.take() else { return Ok(()) };
-        let relation = &group.relation;
-        let rows = group.keys.len();
-        let (sql, arrays) = match group.kind {
-            Kind::Insert => {
-                let columns: Vec<usize> = (0..relation.columns.len()).collect();
-                let sql = format!(
-                    "INSERT INTO {} ({}) SELECT {} FROM {}",
-                    relation.table,
-                    column_list(relation, &columns),
-                    casts(relation, &columns, 0),
-                    unnest(columns.len())
-                );
-                (sql, transpose(&group.values, columns.len()))
-            }
-            Kind::Delete => {
-                let sql = format!(
-                    "DELETE FROM {} t USING {} WHERE {}",
-                    relation.table,
-                    unnest(relation.key.len()),
-                    key_match(relation, 0)
-                );
-                (sql, transpose(&group.keys, relation.key.len()))
-            }
-            Kind::Update(present) => {
-                let columns: Vec<usize> = (0..relation.columns.len()).filter(|i| present & 1 << i != 0).collect();
-                let assignments: Vec<String> = columns
-                    .iter()
-                    .enumerate()
-                    .map(|(n, &i)| {
-                        format!(
-                            "{} = u.v{}::{}",
-                            ident(&relation.columns[i]),
-                            relation.key.len() + n,
-                            relation.types[i]
-                        )
-                    })
-                    .collect();
-                let sql = format!(
-                    "UPDATE {} t SET {} FROM {} WHERE {}",
-                    relation.table,
-                    assignments.join(", "),
-                    unnest(relation.key.len() + columns.len()),
-                    key_match(relation, 0)
-                );
-                let mut arrays = transpose(&group.keys, relation.key.len());
-                arrays.extend(transpose(&group.values, columns.len()));
-                (sql, arrays)
-            }
-        };
-        let mut query = sqlx::query(&sql);
-        for array in arrays {
-            query = query.bind(array);
+        for group in std::mem::take(&mut self.groups) {
+            send(target, group).await?;
         }
-        let affected = query.execute(target).await.with_context(|| format!("applying to {}", relation.table))?;
-        ensure!(
-            affected.rows_affected() as usize == rows,
-            "the target has drifted from the source: {:?} of {rows} rows in {} touched {} rows",
-            group.kind,
-            relation.table,
-            affected.rows_affected()
-        );
         Ok(())
+    }
+
+    /// Forgets the groups of a batch that is not applied after all.
+    pub fn discard(&mut self) {
+        self.groups.clear();
     }
 
     async fn truncate(
@@ -256,6 +222,67 @@ impl Applier {
         sqlx::query(&sql).execute(target).await?;
         Ok(())
     }
+}
+
+/// Sends one group as one statement.
+async fn send(target: &mut PgConnection, group: Group) -> anyhow::Result<()> {
+    let relation = &group.relation;
+    let rows = group.keys.len();
+    let (sql, arrays) = match group.kind {
+        Kind::Insert => {
+            let columns: Vec<usize> = (0..relation.columns.len()).collect();
+            let sql = format!(
+                "INSERT INTO {} ({}) SELECT {} FROM {}",
+                relation.table,
+                column_list(relation, &columns),
+                casts(relation, &columns, 0),
+                unnest(columns.len())
+            );
+            (sql, transpose(&group.values, columns.len()))
+        }
+        Kind::Delete => {
+            let sql = format!(
+                "DELETE FROM {} t USING {} WHERE {}",
+                relation.table,
+                unnest(relation.key.len()),
+                key_match(relation, 0)
+            );
+            (sql, transpose(&group.keys, relation.key.len()))
+        }
+        Kind::Update(present) => {
+            let columns: Vec<usize> = (0..relation.columns.len()).filter(|i| present & 1 << i != 0).collect();
+            let assignments: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| {
+                    format!("{} = u.v{}::{}", ident(&relation.columns[i]), relation.key.len() + n, relation.types[i])
+                })
+                .collect();
+            let sql = format!(
+                "UPDATE {} t SET {} FROM {} WHERE {}",
+                relation.table,
+                assignments.join(", "),
+                unnest(relation.key.len() + columns.len()),
+                key_match(relation, 0)
+            );
+            let mut arrays = transpose(&group.keys, relation.key.len());
+            arrays.extend(transpose(&group.values, columns.len()));
+            (sql, arrays)
+        }
+    };
+    let mut query = sqlx::query(&sql);
+    for array in arrays {
+        query = query.bind(array);
+    }
+    let affected = query.execute(target).await.with_context(|| format!("applying to {}", relation.table))?;
+    ensure!(
+        affected.rows_affected() as usize == rows,
+        "the target has drifted from the source: {:?} of {rows} rows in {} touched {} rows",
+        group.kind,
+        relation.table,
+        affected.rows_affected()
+    );
+    Ok(())
 }
 
 fn text(value: &Value) -> Option<String> {

@@ -112,6 +112,8 @@ impl Follower {
         let started_at = applied.lsn;
         let copy_snapshot = self.migration.snapshot.as_ref().map(|snapshot| snapshot.xids.clone());
         let mut pass = Pass::default();
+        // Groups left by a pass that ended early belong to a rolled-back transaction.
+        self.applier.discard();
         let mut transaction = self.target.begin().await?;
         let mut rows = sqlx::query_scalar::<_, Vec<u8>>(
             "SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3,
@@ -141,7 +143,6 @@ impl Follower {
                 Message::Relation(relation) => self.applier.relation(&mut transaction, relation).await?,
                 Message::Commit { end_lsn, commit_time, .. } => {
                     if applying {
-                        self.applier.flush(&mut transaction).await?;
                         applied.transactions += 1;
                         pass.transactions += 1;
                     }
@@ -162,6 +163,8 @@ impl Follower {
             }
         }
         drop(rows);
+        // The groups may span the batch's transactions: all of them go before its position.
+        self.applier.flush(&mut transaction).await?;
         // Fewer rows than asked for: the stream had nothing more before the limit.
         pass.caught_up = boundary.is_none() && returned < BATCH_CHANGES as u64;
         if applied.lsn > started_at {
