@@ -193,6 +193,21 @@ impl Follower {
         Ok(())
     }
 
+    /// Flushes the source's WAL: a synchronous commit flushes everything before
+    /// it. The transaction writes only a logical message, which pgoutput does not
+    /// pass on; it works on a source made read-only for the cutover, since this
+    /// tool's sessions are read-write.
+    pub async fn flush_source_wal(&mut self) -> anyhow::Result<()> {
+        sqlx::raw_sql(
+            "BEGIN; SET LOCAL synchronous_commit = on;
+             SELECT pg_logical_emit_message(true, 'tweetgen-infra', 'flush'); COMMIT;",
+        )
+        .execute(&mut self.source)
+        .await
+        .context("flushing the source's WAL")?;
+        Ok(())
+    }
+
     /// Records that everything committed before `lsn` is applied (a pass up to
     /// `lsn` found nothing more), so that lag reads zero on a quiet source.
     pub async fn mark_caught_up(&mut self, lsn: Lsn, source_time: f64) -> anyhow::Result<()> {
@@ -212,9 +227,10 @@ impl Follower {
         let mut total = Pass::default();
         loop {
             if self.source_position().await?.flush < limit.insert {
-                // Asynchronous commits are visible before their WAL is flushed,
-                // and the stream reads only flushed WAL.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // Asynchronous commits are visible before their WAL is flushed (the
+                // WAL writer gets to it within wal_writer_delay), and the stream reads
+                // only flushed WAL: have it flushed now.
+                self.flush_source_wal().await?;
                 continue;
             }
             self.lock().await?;
@@ -281,7 +297,10 @@ pub async fn run(
             state::heartbeat(&mut follower.target, &follower.migration.slot).await?;
             heartbeat = Instant::now();
         }
-        let limit = follower.source_position().await?;
+        // What is on disk already: following on needs no flush of its own (the
+        // final catch-up of `--until-caught-up` and the cutover force one).
+        let now = follower.source_position().await?;
+        let limit = SourcePosition { insert: now.flush, ..now };
         let pass = follower.catch_up_to(limit).await?;
         transactions += pass.transactions;
         changes += pass.changes;

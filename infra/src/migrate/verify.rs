@@ -178,8 +178,8 @@ async fn consistent_point(
         for attempt in 1.. {
             sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *source).await?;
             let (name, xids) = pg::export_snapshot(source).await?;
-            while follower.source_position().await?.flush < xids.taken_at_lsn {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            if follower.source_position().await?.flush < xids.taken_at_lsn {
+                follower.flush_source_wal().await?;
             }
             let pass = follower.pass(Some(xids.taken_at_lsn), Some(&xids)).await?;
             if pass.race {
