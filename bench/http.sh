@@ -24,15 +24,6 @@
 # it holds the same users trained on the same inputs (the corpora, the committed markov/ and
 # migrations/); other work files go to target/bench-http/. Delete that directory to start over.
 set -euo pipefail
-command_line="bench/http.sh"
-for name in BENCH_USERS BENCH_TWEETS BENCH_DURATION BENCH_SWEEP_DURATION BENCH_CONNECTIONS BENCH_WRK_THREADS \
-    BENCH_DB_POOL BENCH_WARM_CACHE_MIB BENCH_MK_USERS BENCH_MK_SECONDS BENCH_PERF; do
-    if [[ -n ${!name:-} ]]; then
-        command_line="$name=${!name} $command_line"
-    fi
-done
-((!$#)) || command_line+=" $*"
-export BENCH_COMMAND=$command_line
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -f scripts/env.sh ]]; then
     # shellcheck source=/dev/null
@@ -40,6 +31,7 @@ if [[ -f scripts/env.sh ]]; then
 fi
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_command_line bench/http.sh "$@"
 
 for corpus in ../shared/corpus/ja_sentences.txt ../shared/corpus/en_fortunes.txt; do
     if [[ ! -f $corpus ]]; then

@@ -1,5 +1,15 @@
 # Shared set-up for the benchmark scripts (sourced, from the repo root).
 
+# bench_command_line SCRIPT ARG...: exports BENCH_COMMAND, the command as it was typed
+# (the BENCH_* settings given, SCRIPT, its arguments), for the report's header.
+bench_command_line() {
+    local line=() name
+    for name in $(compgen -v BENCH_); do
+        [[ $name == BENCH_COMMAND || -z ${!name} ]] || line+=("$name=${!name}")
+    done
+    export BENCH_COMMAND="${line[*]}${line[*]:+ }$*"
+}
+
 # bench_apt_install NAME LOG PACKAGE...: installs the packages with apt-get (nothing when
 # none is given); on failure shows the end of LOG and exits.
 bench_apt_install() {

@@ -30,15 +30,6 @@
 # dropped before each method); logs and work files go to target/bench-migrate/. Delete that
 # directory to start over.
 set -euo pipefail
-command_line="bench/migrate.sh"
-for name in BENCH_SCALE BENCH_JOBS BENCH_SPLIT BENCH_METHODS BENCH_MARKOV_KEY BENCH_DURABLE BENCH_PG_SETTINGS \
-    BENCH_SETTLE BENCH_DISK_TEST_MB BENCH_REGENERATE; do
-    if [[ -n ${!name:-} ]]; then
-        command_line="$name=${!name} $command_line"
-    fi
-done
-((!$#)) || command_line+=" $*"
-export BENCH_COMMAND=$command_line
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -f scripts/env.sh ]]; then
     # shellcheck source=/dev/null
@@ -46,6 +37,7 @@ if [[ -f scripts/env.sh ]]; then
 fi
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_command_line bench/migrate.sh "$@"
 mkdir -p target/bench-migrate
 
 # --- apt: pgcopydb (Debian's 0.10), the PostgreSQL server and clients the harness and the methods run

@@ -9,6 +9,10 @@ use crate::pg::TableName;
 pub const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'tweetgen_migrate')
     AND n.nspname NOT LIKE 'pg\\_%'";
 
+/// `pg_class c` is not a member of an extension (the extension creates it on the target).
+const NOT_FROM_AN_EXTENSION: &str = "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = 'pg_class'::regclass
+                                        AND ext.objid = c.oid AND ext.deptype = 'e')";
+
 #[derive(Clone, Debug)]
 pub struct Table {
     pub name: TableName,
@@ -39,8 +43,7 @@ pub async fn tables(connection: &mut PgConnection) -> anyhow::Result<Vec<Table>>
                           AND (t.oid >= 16384 OR t.typsend = 0 OR e.oid >= 16384))
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND {SYSTEM_SCHEMAS}
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                           AND d.objid = c.oid AND d.deptype = 'e')
+           AND {NOT_FROM_AN_EXTENSION}
          ORDER BY 1, 2"
     ))
     .fetch_all(connection)
@@ -83,8 +86,7 @@ pub async fn sequences(connection: &mut PgConnection) -> anyhow::Result<Vec<Sequ
          LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
          LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
          WHERE c.relkind = 'S' AND {SYSTEM_SCHEMAS}
-           AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass
-                           AND e.objid = c.oid AND e.deptype = 'e')
+           AND {NOT_FROM_AN_EXTENSION}
          ORDER BY 1, 2"
     ))
     .fetch_all(connection)

@@ -11,16 +11,6 @@ fn set_cookie(response: &Response) -> String {
     response.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
 
-async fn generate_as(app: &TestApp, browser: &Client, screen_name: &str) -> Response {
-    browser
-        .post(format!("{}/api/generate_tweet", app.address))
-        .header(header::ACCEPT, "application/json")
-        .form(&[("screen_name", screen_name)])
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
@@ -150,13 +140,13 @@ async fn only_the_owner_generates_from_a_protected_account() {
     let trained = app.post_form_as(&owner, "/api/train_model", &[("tweets", TWEETS)], "/").await;
     assert_eq!(location(&trained), "/@hidden_fox");
 
-    let mine = generate_as(&app, &owner, "hidden_fox").await;
+    let mine = app.generate_as(&owner, "hidden_fox").await;
     assert_eq!(mine.status(), 200);
     let id = mine.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
 
     let stranger = app.as_user("stranger").await;
     for browser in [&app.client, &stranger] {
-        let refused = generate_as(&app, browser, "hidden_fox").await;
+        let refused = app.generate_as(browser, "hidden_fox").await;
         assert_eq!(refused.status(), 403);
         let permalink =
             browser.get(format!("{}/@hidden_fox?tweet={id}", app.address)).send().await.unwrap().text().await.unwrap();
@@ -178,7 +168,7 @@ async fn deleting_my_data_removes_everything_at_once_on_every_instance() {
     // Both instances cache the model; gone_soon also generates from keeper.
     other.generated_text("gone_soon").await;
     app.generated_text("gone_soon").await;
-    assert_eq!(generate_as(&app, &gone, "keeper").await.status(), 200);
+    assert_eq!(app.generate_as(&gone, "keeper").await.status(), 200);
 
     let unconfirmed = app.post_form_as(&gone, "/api/delete_my_data", &[], "/").await;
     assert!(app.follow_as(&gone, &unconfirmed).await.contains("Tick the box to confirm"));
@@ -226,16 +216,16 @@ async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
     let narcissus = app.as_user("narcissus").await;
     let fan = app.as_user("fan").await;
     for _ in 0..5 {
-        assert_eq!(generate_as(&app, &narcissus, "narcissus").await.status(), 200);
+        assert_eq!(app.generate_as(&narcissus, "narcissus").await.status(), 200);
     }
     for _ in 0..3 {
-        generate_as(&app, &fan, "popular").await;
+        app.generate_as(&fan, "popular").await;
     }
-    generate_as(&app, &app.client, "popular").await;
-    generate_as(&app, &narcissus, "modest").await;
-    generate_as(&app, &app.client, "narcissus").await;
+    app.generate_as(&app.client, "popular").await;
+    app.generate_as(&narcissus, "modest").await;
+    app.generate_as(&app.client, "narcissus").await;
     for _ in 0..9 {
-        generate_as(&app, &fan, "forgotten").await;
+        app.generate_as(&fan, "forgotten").await;
     }
     sqlx::query(
         "UPDATE generations SET created_at = now() - interval '8 days'

@@ -24,16 +24,6 @@ async fn admin(app: &TestApp, path: &str, body: Option<Value>, token: Option<&st
     request.send().await.unwrap()
 }
 
-async fn generate(app: &TestApp, screen_name: &str) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/generate_tweet", app.address))
-        .header(header::ACCEPT, "application/json")
-        .form(&[("screen_name", screen_name)])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn without_a_configured_token_there_is_no_admin() {
     let app = spawn_app().await;
@@ -53,7 +43,7 @@ async fn without_the_token_nothing_changes() {
     let status: Value = admin(&app, "status", None, Some(TOKEN)).await.json().await.unwrap();
     assert_eq!(status["read_only"], false);
     assert!(status["database"].as_str().unwrap().ends_with("/tweetgen"), "{status}");
-    assert_eq!(generate(&app, "owner").await.status(), StatusCode::OK);
+    assert_eq!(app.generate_as(&app.client, "owner").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -67,7 +57,7 @@ async fn read_only_mode_pauses_writes_and_keeps_reads() {
     let on: Value = on.json().await.unwrap();
     assert_eq!((on["read_only"].clone(), on["writes_in_flight"].clone()), (json!(true), json!(0)));
 
-    let paused = generate(&app, "owner").await;
+    let paused = app.generate_as(&app.client, "owner").await;
     assert_eq!(paused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(paused.headers()[header::RETRY_AFTER], "2");
     assert_eq!(paused.json::<Value>().await.unwrap(), json!("ReadOnly"));
@@ -91,7 +81,7 @@ async fn read_only_mode_pauses_writes_and_keeps_reads() {
     assert_eq!(after, before, "nothing written");
 
     admin(&app, "read-only", Some(json!({"read_only": false})), Some(TOKEN)).await;
-    assert_eq!(generate(&app, "owner").await.status(), StatusCode::OK);
+    assert_eq!(app.generate_as(&app.client, "owner").await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -105,14 +95,18 @@ async fn the_database_is_switched_without_a_restart() {
     let refused = admin(&app, "database", Some(json!({"url": other_url})), Some(TOKEN)).await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.text().await.unwrap().contains("cannot be read as tweetgen's"));
-    assert_eq!(generate(&app, "old_home").await.status(), StatusCode::OK);
+    assert_eq!(app.generate_as(&app.client, "old_home").await.status(), StatusCode::OK);
 
     sqlx::migrate!("../migrations").run(&other).await.unwrap();
     let switched = admin(&app, "database", Some(json!({"url": other_url})), Some(TOKEN)).await;
     assert_eq!(switched.status(), StatusCode::OK);
     let status: Value = switched.json().await.unwrap();
     assert!(status["database"].as_str().unwrap().ends_with("/other"), "{status}");
-    assert_eq!(generate(&app, "old_home").await.status(), StatusCode::NOT_FOUND, "the new database has no such user");
+    assert_eq!(
+        app.generate_as(&app.client, "old_home").await.status(),
+        StatusCode::NOT_FOUND,
+        "the new database has no such user"
+    );
     app.train("new_home", TWEETS).await;
     let users: Vec<String> = sqlx::query_scalar("SELECT screen_name FROM users").fetch_all(&other).await.unwrap();
     assert_eq!(users, ["new_home"], "writes go to the new database");
@@ -132,10 +126,10 @@ async fn a_write_refused_by_a_read_only_database_asks_to_retry() {
              SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'tweetgen' AND pid <> pg_backend_pid();",
         )
         .unwrap();
-    let mut response = generate(&app, "fenced").await;
+    let mut response = app.generate_as(&app.client, "fenced").await;
     // The pool notices its connections were ended on first use.
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR {
-        response = generate(&app, "fenced").await;
+        response = app.generate_as(&app.client, "fenced").await;
     }
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers()[header::RETRY_AFTER], "2");

@@ -81,15 +81,20 @@ fn browser() -> Client {
     Client::builder().redirect(Policy::none()).cookie_store(true).default_headers(headers).build().unwrap()
 }
 
-/// The text of a new tweet, asked for as the hydrated app asks.
-async fn generated_text(client: &Client, address: &str, screen_name: &str) -> String {
-    let response = client
+/// Asks for a new tweet as the hydrated app asks.
+async fn generate(client: &Client, address: &str, screen_name: &str) -> Response {
+    client
         .post(format!("{address}/api/generate_tweet"))
         .header(header::ACCEPT, "application/json")
         .form(&[("screen_name", screen_name)])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The text of a new tweet; the answer must be a success.
+async fn generated_text(client: &Client, address: &str, screen_name: &str) -> String {
+    let response = generate(client, address, screen_name).await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     body["text"].as_str().unwrap().to_string()
@@ -117,6 +122,11 @@ impl TestApp {
 
     pub async fn generated_text(&self, screen_name: &str) -> String {
         generated_text(&self.client, &self.address, screen_name).await
+    }
+
+    /// Asks for a new tweet as `browser` (signed in or not), whatever the answer.
+    pub async fn generate_as(&self, browser: &Client, screen_name: &str) -> Response {
+        generate(browser, &self.address, screen_name).await
     }
 
     pub async fn get(&self, path: &str) -> Response {
