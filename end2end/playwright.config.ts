@@ -54,6 +54,8 @@ export default defineConfig({
       TWEETGEN__SEED_DEMO_USERS: "true",
       // "Sign in with X" against the stand-in the server serves at /standin-x.
       TWEETGEN__AUTH__STANDIN: "true",
+      // The tests look for their generations in the ranking straight away.
+      TWEETGEN__RANKING__REFRESH_SECS: "0",
       LEPTOS_SITE_ROOT: `${root}/target/site`,
       RUST_LOG: "warn",
     },

@@ -208,10 +208,10 @@ pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), Ap
 /// The 10 users most generated from by others in the last 7 days.
 #[server(endpoint = "ranking")]
 pub async fn ranking() -> Result<Vec<Ranked>, AppError> {
-    use crate::ssr::{store, with_status, AppState};
+    use crate::ssr::{with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        store::ranking(&state.pool(), 7, 10).await
+        state.ranking.ranking(&state.pool(), 7, 10).await
     })
     .await
 }

@@ -22,6 +22,7 @@ pub struct Settings {
     pub learning: LearningSettings,
     pub cards: CardSettings,
     pub admin: AdminSettings,
+    pub ranking: RankingSettings,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
 }
@@ -283,6 +284,21 @@ impl CardSettings {
                 None
             }
         }
+    }
+}
+
+/// The home page's ranking of the most generated-from users.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RankingSettings {
+    /// Seconds each instance keeps the counts before asking the database again
+    /// (0: every request). Deleted and protected accounts leave it at once anyway.
+    pub refresh_secs: u64,
+}
+
+impl Default for RankingSettings {
+    fn default() -> Self {
+        Self { refresh_secs: 60 }
     }
 }
 

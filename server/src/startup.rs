@@ -18,7 +18,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use tweetgen_app::ssr::{cache::ModelCache, database::Database, session, AppConfig, AppState};
+use tweetgen_app::ssr::{cache::ModelCache, database::Database, ranking::RankingCache, session, AppConfig, AppState};
 use tweetgen_app::{shell, App};
 
 use crate::configuration::{AuthSettings, Settings};
@@ -58,12 +58,13 @@ impl Application {
         };
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
+        let ranking = Arc::new(RankingCache::new(Duration::from_secs(settings.ranking.refresh_secs)));
         let cards = settings.cards.cards().map(Arc::new);
         if settings.server.read_only {
             tracing::warn!("server.read_only: writes answer 503 until an admin lifts read-only mode");
         }
         let db = Database::new(pool, settings.database.redacted_url(), settings.server.read_only);
-        let state = AppState { db, tokenizer, models, cards, config: Arc::new(config) };
+        let state = AppState { db, tokenizer, models, ranking, cards, config: Arc::new(config) };
         if settings.seed_demo_users {
             seed::seed_demo_users(&state).await?;
         }

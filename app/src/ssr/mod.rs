@@ -4,6 +4,7 @@ pub mod archive;
 pub mod cache;
 pub mod card;
 pub mod database;
+pub mod ranking;
 pub mod session;
 pub mod share_card;
 pub mod store;
@@ -28,6 +29,7 @@ pub struct AppState {
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
     pub models: Arc<cache::ModelCache>,
+    pub ranking: Arc<ranking::RankingCache>,
     /// `None` when the card fonts could not be loaded: pages then have no image.
     pub cards: Option<Arc<share_card::Cards>>,
     pub config: Arc<AppConfig>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::training::TrainedModel;
-use crate::api::{Profile, Ranked};
+use crate::api::Profile;
 use crate::error::AppError;
 
 const PROFILE_COLUMNS: &str = "u.screen_name, m.sentences, \
@@ -210,25 +210,4 @@ pub struct StoredGeneration {
     pub text: String,
     pub owner_id: i64,
     pub protected: bool,
-}
-
-/// The users whose models were generated from most in the last `days` days,
-/// counting only generations asked for by someone other than the owner. Protected
-/// accounts are not shown.
-pub async fn ranking(pool: &PgPool, days: i32, limit: i64) -> Result<Vec<Ranked>, AppError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT u.screen_name, count(*) AS generations
-         FROM generations g JOIN users u ON u.id = g.user_id
-         WHERE g.created_at > now() - make_interval(days => $1)
-           AND g.generated_by IS DISTINCT FROM g.user_id
-           AND NOT u.protected
-         GROUP BY u.id, u.screen_name
-         ORDER BY generations DESC, u.screen_name
-         LIMIT $2",
-    )
-    .bind(days)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(screen_name, generations)| Ranked { screen_name, generations }).collect())
 }

@@ -235,18 +235,8 @@ async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
     .await
     .unwrap();
 
-    let ranking = app
-        .client
-        .post(format!("{}/api/ranking", app.address))
-        .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
     assert_eq!(
-        ranking,
+        app.ranking().await,
         serde_json::json!([
             {"screen_name": "popular", "generations": 4},
             {"screen_name": "modest", "generations": 1},
@@ -256,6 +246,67 @@ async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
     );
     let home = app.get("/").await.text().await.unwrap();
     assert!(home.contains("4 generations"), "{home}");
+}
+
+/// A week of generations by visitors: `per_hour` an hour for `user`, from
+/// `from_hours` to `to_hours` ago.
+async fn generated_over_hours(app: &TestApp, user: &str, from_hours: i32, to_hours: i32, per_hour: i32) {
+    sqlx::query(
+        "INSERT INTO generations (user_id, text, created_at)
+         SELECT u.id, 'from the past', now() - make_interval(hours => h) - make_interval(secs => n)
+         FROM users u, generate_series($2, $3) h, generate_series(1, $4) n
+         WHERE u.screen_name = $1",
+    )
+    .bind(user)
+    .bind(to_hours)
+    .bind(from_hours)
+    .bind(per_hour)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+/// The ranking as counted straight from `generations`.
+async fn ranking_from_every_row(app: &TestApp) -> serde_json::Value {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT u.screen_name, count(*) FROM generations g JOIN users u ON u.id = g.user_id
+         WHERE g.created_at > now() - interval '7 days' AND g.generated_by IS DISTINCT FROM g.user_id
+           AND NOT u.protected
+         GROUP BY u.screen_name ORDER BY 2 DESC, 1 LIMIT 10",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    rows.into_iter().map(|(name, count)| serde_json::json!({"screen_name": name, "generations": count})).collect()
+}
+
+#[tokio::test]
+async fn each_instance_keeps_the_ranking_but_deleted_and_protected_accounts_leave_it_at_once() {
+    let app = spawn_app_with(|settings| settings.ranking.refresh_secs = 3600).await;
+    for name in ["early", "steady", "late", "old_news"] {
+        app.train(name, TWEETS).await;
+    }
+    generated_over_hours(&app, "early", 150, 2, 3).await;
+    generated_over_hours(&app, "steady", 160, 0, 2).await;
+    generated_over_hours(&app, "old_news", 400, 180, 5).await;
+    generated_over_hours(&app, "late", 0, 0, 1).await;
+    let expected = ranking_from_every_row(&app).await;
+    assert_eq!(app.ranking().await, expected);
+    assert!(!expected.to_string().contains("old_news"), "{expected}");
+
+    // Kept for an hour by this instance: new generations do not show yet...
+    for _ in 0..3 {
+        assert_eq!(app.generate_as(&app.client, "late").await.status(), 200);
+    }
+    assert_eq!(app.ranking().await, expected, "the instance keeps its counts until the refresh");
+    // ...another instance counts afresh...
+    let now_expected = ranking_from_every_row(&app).await;
+    assert_ne!(now_expected, expected);
+    assert_eq!(app.another_instance().await.ranking().await, now_expected);
+    // ...and a protected or deleted account leaves the ranking at once.
+    sqlx::query("UPDATE users SET protected = true WHERE screen_name = 'early'").execute(&app.pool).await.unwrap();
+    sqlx::query("DELETE FROM users WHERE screen_name = 'steady'").execute(&app.pool).await.unwrap();
+    assert_eq!(app.ranking().await, serde_json::json!([{"screen_name": "late", "generations": 1}]));
 }
 
 #[tokio::test]
@@ -346,4 +397,43 @@ async fn a_code_is_worthless_without_the_pkce_verifier_and_single_use() {
     let late = app.client.get(callback).send().await.unwrap();
     assert_eq!(location(&late), "/?signin=failed");
     assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
+}
+
+/// The ranking at scale: counting a week of generations (once per refresh and
+/// instance) against answering from an instance's counts (every other request):
+/// `RANKING_ROWS=5000000 cargo test --release -p tweetgen-server --test api -- --ignored --nocapture ranking_at_scale`.
+#[tokio::test]
+#[ignore]
+async fn ranking_at_scale() {
+    let rows: i64 = std::env::var("RANKING_ROWS").map_or(5_000_000, |rows| rows.parse().unwrap());
+    let app = spawn_app_with(|settings| settings.ranking.refresh_secs = 3600).await;
+    let started = std::time::Instant::now();
+    sqlx::query("INSERT INTO users (screen_name) SELECT 'user' || i FROM generate_series(1, 20000) i")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // Zipf-like: a few users are generated from far more than the rest.
+    sqlx::query(
+        "INSERT INTO generations (user_id, text, created_at)
+         SELECT first.id + floor(20000 * power(random(), 3))::bigint, 'a generated tweet of some forty characters',
+                now() - interval '1 hour' - random() * interval '6 days'
+         FROM generate_series(1, $1), (SELECT min(id) AS id FROM users) first",
+    )
+    .bind(rows)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("VACUUM ANALYZE generations").execute(&app.pool).await.unwrap();
+    println!("{rows} generations of 20,000 users over 6 days, inserted in {:.1?}", started.elapsed());
+
+    let timed = |label: &str, started: std::time::Instant| println!("{label:<44} {:>9.1?}", started.elapsed());
+    for round in 1..=3 {
+        let started = std::time::Instant::now();
+        let every_row = ranking_from_every_row(&app).await;
+        timed(&format!("{round}: counting every generation of the week"), started);
+        let started = std::time::Instant::now();
+        let ranked = app.ranking().await;
+        timed(&format!("{round}: /api/ranking{}", if round == 1 { ", counting" } else { " from the counts" }), started);
+        assert_eq!(ranked, every_row);
+    }
 }

@@ -100,9 +100,21 @@ async fn generated_text(client: &Client, address: &str, screen_name: &str) -> St
     body["text"].as_str().unwrap().to_string()
 }
 
+/// The ranking as the hydrated home page asks for it.
+async fn ranking(client: &Client, address: &str) -> serde_json::Value {
+    let response =
+        client.post(format!("{address}/api/ranking")).header(header::ACCEPT, "application/json").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 impl Instance {
     pub async fn generated_text(&self, screen_name: &str) -> String {
         generated_text(&self.client, &self.address, screen_name).await
+    }
+
+    pub async fn ranking(&self) -> serde_json::Value {
+        ranking(&self.client, &self.address).await
     }
 }
 
@@ -122,6 +134,10 @@ impl TestApp {
 
     pub async fn generated_text(&self, screen_name: &str) -> String {
         generated_text(&self.client, &self.address, screen_name).await
+    }
+
+    pub async fn ranking(&self) -> serde_json::Value {
+        ranking(&self.client, &self.address).await
     }
 
     /// Asks for a new tweet as `browser` (signed in or not), whatever the answer.
