@@ -49,24 +49,32 @@ impl RankingCache {
         }
         let counted = match self.fresh() {
             Ok(counted) => counted,
-            Err(stale) => {
-                let _counting = match (self.counting.try_lock(), stale) {
-                    (Ok(counting), _) => counting,
-                    (Err(_), Some(stale)) => return visible(pool, &stale, limit).await,
-                    (Err(_), None) => self.counting.lock().await,
-                };
-                match self.fresh() {
-                    // Counted by the request this one waited for.
-                    Ok(counted) => counted,
-                    Err(_) => {
-                        let counted = Arc::new(count(pool, days, limit + SPARE).await?);
-                        *self.latest.lock().expect("ranking cache lock") = Some((Instant::now(), counted.clone()));
-                        counted
-                    }
-                }
-            }
+            Err(stale) => self.recount(pool, days, limit, stale).await?,
         };
         visible(pool, &counted, limit).await
+    }
+
+    /// Counts again, unless another request is counting: then its previous
+    /// counts meanwhile, or, if there are none yet, what it counts.
+    async fn recount(
+        &self,
+        pool: &PgPool,
+        days: i32,
+        limit: i64,
+        stale: Option<Arc<Vec<Counted>>>,
+    ) -> Result<Arc<Vec<Counted>>, AppError> {
+        let _counting = match (self.counting.try_lock(), stale) {
+            (Ok(counting), _) => counting,
+            (Err(_), Some(stale)) => return Ok(stale),
+            (Err(_), None) => self.counting.lock().await,
+        };
+        // Counted by the request this one waited for.
+        if let Ok(counted) = self.fresh() {
+            return Ok(counted);
+        }
+        let counted = Arc::new(count(pool, days, limit + SPARE).await?);
+        *self.latest.lock().expect("ranking cache lock") = Some((Instant::now(), counted.clone()));
+        Ok(counted)
     }
 
     /// The counts if younger than `refresh`; otherwise the stale ones, if any.

@@ -127,7 +127,7 @@ fn parse_toc_line(line: &str) -> Option<anyhow::Result<Item>> {
 /// phase does not end with one long build alone.
 pub async fn size_items(source: &mut sqlx::PgConnection, items: &mut [Item]) -> anyhow::Result<()> {
     let objects: Vec<i64> = items.iter().map(|item| i64::from(item.object)).collect();
-    let sizes: Vec<(i64, i64)> = sqlx::query_as(
+    let sizes: std::collections::HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
         "SELECT o.oid::bigint, coalesce(pg_relation_size(coalesce(c.conindid, i.indexrelid)), 0)
          FROM unnest($1::bigint[]) AS o(oid)
          LEFT JOIN pg_constraint c ON c.oid = o.oid::oid
@@ -135,11 +135,11 @@ pub async fn size_items(source: &mut sqlx::PgConnection, items: &mut [Item]) -> 
     )
     .bind(&objects)
     .fetch_all(source)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
     for item in items.iter_mut() {
-        if let Some((_, bytes)) = sizes.iter().find(|(oid, _)| *oid == i64::from(item.object)) {
-            item.index_bytes = *bytes;
-        }
+        item.index_bytes = sizes.get(&i64::from(item.object)).copied().unwrap_or(0);
     }
     Ok(())
 }
