@@ -10,8 +10,8 @@ provider "aws" {
   }
 }
 
-# Prod: two instances (one per zone) at least, a Multi-AZ database sized for the
-# old service's data, and deletion protection on the ALB and the database.
+# Prod: two instances (one per zone) at least, a Multi-AZ database sized for
+# 500,000 users, and deletion protection on the ALB and the database.
 module "tweetgen" {
   source = "../../modules/environment"
 
@@ -38,10 +38,12 @@ module "tweetgen" {
   x_client_id = var.x_client_id
 
   db_instance_class = "db.t4g.medium"
-  # The old database holds about 300 GB and autoscaling grows at most once every
-  # 6 hours, too slowly for the initial copy: start with room for it.
-  db_allocated_storage_gib        = 400
-  db_max_allocated_storage_gib    = 1000
+  # 500,000 users' models (56 GiB) and a quarter's generations with 10% free;
+  # autoscaling follows the generations up to two years' worth (terraform/README.md,
+  # "Monthly cost"). It grows at most once every 6 hours, too slowly for the initial
+  # copy: raise this first if the old database's tables hold more than 90 GiB.
+  db_allocated_storage_gib        = 100
+  db_max_allocated_storage_gib    = 400
   db_multi_az                     = true
   db_deletion_protection          = true
   db_backup_retention_days        = 14
