@@ -35,8 +35,8 @@ ARGUMENT_LINK = re.compile(r"\{@link \S+#([\w-]+) ")
 KIND_OF_CLASS = {"cdktf.TerraformResource": "resource", "cdktf.TerraformDataSource": "data"}
 DOCS_SECTION_KIND = {"resources": "resource", "data-sources": "data"}
 
-JS_CLASS = re.compile(r"^class (\w+) extends cdktf\.(\w+) \{$(.*?)^\}$", re.M | re.S)
-JS_GETTER = re.compile(r"^    get (\w+)\(\) \{\n\s+return ([^;]*);", re.M)
+JS_CLASS = re.compile(r"^class (\w+) extends cdktf\.\w+ \{$(.*?)^\}$", re.M | re.S)
+JS_GETTER = re.compile(r"^    get \w+\(\) \{\n\s+return ([^;]*);", re.M)
 JS_ATTRIBUTE = re.compile(r"this\.(?:get\w*Attribute|interpolationForAttribute)\('([\w-]+)'\)")
 # Classes of large resources live in other files, imported as e.g. index_structs_1.
 JS_COMPLEX_MEMBER = re.compile(r'this\._(\w+) = new (?:\w+\.)?(\w+)\(this, "([\w-]+)"')
@@ -95,12 +95,12 @@ def load() -> dict[str, Any]:
 def _extract() -> dict[str, Any]:
     with tarfile.open(_jsii_tarball()) as archive:
         types = json.load(archive.extractfile("package/.jsii"))["types"]
-        javascript = {
-            member.name: archive.extractfile(member).read().decode("utf-8")
+        javascript = [
+            archive.extractfile(member).read().decode("utf-8")
             for member in archive
             if member.name.startswith("package/lib/") and member.name.endswith(".js")
-        }
-    classes = _javascript_classes(javascript.values())
+        ]
+    classes = _javascript_classes(javascript)
     schema: dict[str, Any] = {"provider_version": provider_version(), "resource": {}, "data": {}}
     for declaration in types.values():
         if declaration["kind"] != "class" or not declaration["fqn"].startswith(ASSEMBLY + "."):
@@ -182,10 +182,10 @@ def _javascript_classes(sources) -> dict[str, dict[str, Any]]:
     for a plain value) and, for a list or map class, the class of its elements."""
     classes = {}
     for source in sources:
-        for name, base, body in JS_CLASS.findall(source):
+        for name, body in JS_CLASS.findall(source):
             complex_members = {member: (cls, attribute) for member, cls, attribute in JS_COMPLEX_MEMBER.findall(body)}
             attributes = {}
-            for _getter, returned in JS_GETTER.findall(body):
+            for returned in JS_GETTER.findall(body):
                 if plain := JS_ATTRIBUTE.search(returned):
                     attributes[plain.group(1)] = None
                 elif (member := re.fullmatch(r"this\._(\w+)", returned)) and member.group(1) in complex_members:

@@ -297,7 +297,9 @@ class _BodyChecker:
     def report(self, line: int, summary: str, detail: str) -> None:
         self.findings.append(Finding(_shown(self.file.path), line, summary, detail, self.context))
 
-    def check(self, block: Block, schema: dict[str, Any] | None, meta_attributes=frozenset(), meta_blocks=frozenset()) -> None:
+    def check(self, block: Block, schema: dict[str, Any] | None, computed=None, meta_attributes=frozenset(), meta_blocks=frozenset()):
+        """`computed`: the block's attribute tree (provider_schema), which also has what
+        only the provider sets."""
         if schema is None:
             return  # described as `any` by the bindings: too deep to check
         attributes, blocks = schema["attributes"], schema["blocks"]
@@ -311,6 +313,13 @@ class _BodyChecker:
                         "Incorrect attribute value type",
                         f'Inappropriate value for attribute "{attribute.name}": {error}.',
                     )
+            elif attribute.name in (computed or {}) and attribute.name not in blocks:
+                self.report(
+                    attribute.line,
+                    "Value for unconfigurable attribute",
+                    f'Can\'t configure a value for "{attribute.name}": its value will be decided automatically '
+                    "based on the result of applying this configuration.",
+                )
             else:
                 hint = f' Did you mean to define a block of type "{attribute.name}"?' if attribute.name in blocks else ""
                 self.report(attribute.line, "Unsupported argument", f'An argument named "{attribute.name}" is not expected here.{hint}')
@@ -323,9 +332,9 @@ class _BodyChecker:
             if declared := blocks.get(name):
                 if declared["single"] and nested.type != "dynamic" and given_blocks[name] == 2:
                     self.report(nested.line, f"Too many {name} blocks", f'No more than 1 "{name}" blocks are allowed.')
-                self.check(content, declared["body"])
+                self.check(content, declared["body"], (computed or {}).get(name))
             elif "block_body" in attributes.get(name, {}):
-                self.check(content, attributes[name]["block_body"])
+                self.check(content, attributes[name]["block_body"], (computed or {}).get(name))
             else:
                 hint = (
                     f' Did you mean to define argument "{name}"? If so, use the equals sign to assign it a value.'
@@ -362,7 +371,7 @@ def _check_against_schema(files: list[File], schema: dict[str, Any], findings: l
                 kind, type_ = block.type, block.labels[0]
                 checker = _BodyChecker(file, block.describe(), findings)
                 if type_ in schema[kind]:
-                    checker.check(block, schema[kind][type_]["arguments"], *META_ARGUMENTS[kind])
+                    checker.check(block, schema[kind][type_]["arguments"], schema[kind][type_]["attributes"], *META_ARGUMENTS[kind])
                     _check_ignore_changes(file, block, schema[kind][type_]["attributes"], findings)
                 elif type_ not in BUILTIN_TYPES[kind]:
                     provider = type_.split("_")[0]
@@ -373,18 +382,26 @@ def _check_against_schema(files: list[File], schema: dict[str, Any], findings: l
                     )
                     checker.report(block.line, "Invalid resource type" if kind == "resource" else "Invalid data source", detail)
             elif block.type == "provider" and block.labels == ["aws"]:
-                _BodyChecker(file, block.describe(), findings).check(block, schema["provider"], *META_ARGUMENTS["provider"])
-        for block, attribute in _all_attributes(file.body):
+                _BodyChecker(file, block.describe(), findings).check(block, schema["provider"], None, *META_ARGUMENTS["provider"])
+        for block, attribute, local_names in _all_attributes(file.body):
+            if block and block.type in ("moved", "removed"):
+                continue  # addresses of resources that are gone from the configuration
+            local_names = local_names | loop_symbols(attribute.expression)
             for reference in references(attribute.expression):
-                _check_reference(file, block, reference, declared, schema, findings)
+                if reference.root not in local_names:
+                    _check_reference(file, block, reference, declared, schema, findings)
 
 
-def _all_attributes(body: Body, top: Block | None = None) -> Iterator[tuple[Block | None, Attribute]]:
-    """Every attribute in a body, with the top-level block it is in."""
+def _all_attributes(body: Body, top: Block | None = None, iterators=frozenset()) -> Iterator[tuple[Block | None, Attribute, frozenset]]:
+    """Every attribute in a body, with the top-level block it is in and the names of the
+    dynamic blocks' iterators it sees (`aws_idc.value` in a dynamic "aws_idc" block)."""
     for attribute in body.attributes:
-        yield top, attribute
+        yield top, attribute, iterators
     for block in body.blocks:
-        yield from _all_attributes(block.body, top or block)
+        inner = iterators
+        if block.type == "dynamic":
+            inner |= {next((_name(a.expression) for a in block.body.attributes if a.name == "iterator"), block.labels[0])}
+        yield from _all_attributes(block.body, top or block, inner)
 
 
 def _check_reference(file, block, reference: Reference, declared, schema, findings: list[Finding]) -> None:

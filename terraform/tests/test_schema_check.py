@@ -58,6 +58,11 @@ BROKEN = {
         {"main.tf": db_instance("timeouts {", '  created = "1h"', "}")},
         f'main.tf:4: Unsupported argument (in {DB_INSTANCE}): An argument named "created" is not expected here.',
     ),
+    "argument only the provider sets": (
+        {"main.tf": db_instance('endpoint = "db.example"')},
+        f'main.tf:3: Value for unconfigurable attribute (in {DB_INSTANCE}): Can\'t configure a value for "endpoint": '
+        "its value will be decided automatically based on the result of applying this configuration.",
+    ),
     "missing required argument": (
         {"main.tf": f"{DB_INSTANCE} {{\n  allocated_storage = 20\n}}\n"},
         f'main.tf:1: Missing required argument (in {DB_INSTANCE}): The argument "instance_class" is required, but no definition was found.',
@@ -147,8 +152,9 @@ def test_finds_the_error_and_names_file_line_and_argument(tmp_path, case):
 
 
 def test_what_terraform_accepts_passes(tmp_path):
-    """Strings Terraform converts, expressions, dynamic blocks, attributes written as
-    blocks, real attributes at any depth, values it cannot know: no finding."""
+    """Strings Terraform converts, expressions, dynamic blocks (their iterators are no
+    resources), attributes written as blocks, real attributes at any depth, moved
+    resources, values it cannot know: no finding."""
     configuration = {
         "main.tf": db_instance(
             'allocated_storage = "20"',
@@ -172,9 +178,10 @@ resource "aws_autoscaling_group" "x" {
 
   dynamic "tag" {
     for_each = { Name = "x" }
+    iterator = aws_tag
     content {
-      key                 = tag.key
-      value               = tag.value
+      key                 = aws_tag.key
+      value               = aws_tag.value
       propagate_at_launch = true
     }
   }
@@ -184,12 +191,18 @@ resource "aws_autoscaling_group" "x" {
   }
 }
 
+moved {
+  from = aws_security_group.old
+  to   = aws_security_group.x
+}
+
 output "references" {
   value = [
     aws_db_instance.x.address,
     aws_db_instance.x.master_user_secret[0].secret_arn,
     aws_security_group.x.ingress[*].from_port,
     aws_autoscaling_group.x.tag,
+    [for aws_x in aws_security_group.x.ingress : aws_x.from_port],
   ]
 }
 
