@@ -112,7 +112,7 @@ pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
     use crate::ssr::{store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        store::trained_users(&state.pool(), 50).await
+        store::trained_users(&state.reads(), 50).await
     })
     .await
 }
@@ -125,7 +125,7 @@ pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, App
             return Ok(None);
         }
         let state = AppState::from_context()?;
-        let Some(profile) = store::profile(&state.pool(), &screen_name).await? else { return Ok(None) };
+        let Some(profile) = store::profile(&state.reads(), &screen_name).await? else { return Ok(None) };
         let page_url = format!("{}/@{}", state.config.public_url, profile.screen_name);
         let card_url = state.card_url(&profile.screen_name, None);
         Ok(Some(ProfilePage { profile, page_url, card_url }))
@@ -147,13 +147,14 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
 /// Learns from the signed-in user's pasted tweets, one per line, replacing their
 /// previous model (at most once per retrain interval).
 #[server(endpoint = "train_model")]
+#[middleware(crate::ssr::database::Writes)]
 pub async fn train_model(tweets: String) -> Result<(), AppError> {
-    use crate::ssr::{store, training, with_status, AppState};
+    use crate::ssr::{training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
         let user = state.may_train().await?;
         let trained = training::train_from_paste(state.tokenizer.clone(), tweets).await?;
-        store::save_model(&state.pool(), user.user_id, &trained, state.config.retrain_interval).await?;
+        state.save_model(user.user_id, &trained).await?;
         leptos_axum::redirect(&format!("/@{}", user.screen_name));
         Ok(())
     })
@@ -163,8 +164,9 @@ pub async fn train_model(tweets: String) -> Result<(), AppError> {
 /// Learns from the signed-in user's X archive: its `.zip`, or `data/tweets.js`.
 /// A bad upload leaves the previous model as it was.
 #[server(endpoint = "upload_archive", input = leptos::server_fn::codec::MultipartFormData)]
+#[middleware(crate::ssr::database::Writes)]
 pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Result<Learned, AppError> {
-    use crate::ssr::{is_plain_form_post, store, training, with_status, AppState};
+    use crate::ssr::{is_plain_form_post, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
         let user = state.may_train().await?;
@@ -172,7 +174,7 @@ pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Re
         let upload = training::uploaded_file(data, ARCHIVE_FIELD, limits.max_upload_bytes).await?;
         let (trained, tweets, truncated) =
             training::train_from_archive(state.tokenizer.clone(), upload, limits).await?;
-        store::save_model(&state.pool(), user.user_id, &trained, state.config.retrain_interval).await?;
+        state.save_model(user.user_id, &trained).await?;
         tracing::info!(user_id = user.user_id, tweets, sentences = trained.sentences, "learned from an archive");
         if is_plain_form_post() {
             leptos_axum::redirect(&format!("/@{}", user.screen_name));
@@ -185,6 +187,7 @@ pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Re
 /// Deletes the signed-in user's model, the tweets generated from it and their
 /// sessions, then signs them out.
 #[server(endpoint = "delete_my_data")]
+#[middleware(crate::ssr::database::Writes)]
 pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), AppError> {
     use crate::ssr::{session, store, with_status, AppState};
     with_status(async move {
@@ -193,7 +196,7 @@ pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), Ap
         if confirm != "yes" {
             return Err(AppError::DeleteNotConfirmed);
         }
-        store::delete_user(&state.pool(), user.user_id).await?;
+        state.db.write(|pool| async move { store::delete_user(&pool, user.user_id).await }).await?;
         state.models.remove(&user.user_id);
         tracing::info!(user_id = user.user_id, "deleted a user's data");
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -211,7 +214,7 @@ pub async fn ranking() -> Result<Vec<Ranked>, AppError> {
     use crate::ssr::{with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        state.ranking.ranking(&state.pool(), 7, 10).await
+        state.ranking.ranking(&state.reads(), 7, 10).await
     })
     .await
 }
@@ -219,6 +222,7 @@ pub async fn ranking() -> Result<Vec<Ranked>, AppError> {
 /// Writes a new tweet in the user's voice and records it. `max_chars` (empty:
 /// 140) and `start` (words the tweet begins with; empty: any) are optional.
 #[server(endpoint = "generate_tweet")]
+#[middleware(crate::ssr::database::Writes)]
 pub async fn generate_tweet(
     screen_name: String,
     #[server(default)] max_chars: String,
@@ -228,7 +232,7 @@ pub async fn generate_tweet(
     with_status(async move {
         let state = AppState::from_context()?;
         let options = training::options(&state.tokenizer, &max_chars, &start)?;
-        let stored = store::model_version(&state.pool(), &screen_name)
+        let stored = store::model_version(&state.reads(), &screen_name)
             .await?
             .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
         let viewer = state.viewer().await?;
@@ -236,7 +240,11 @@ pub async fn generate_tweet(
         check_access(&stored.screen_name, stored.user_id, stored.protected, generated_by)?;
         let model = training::cached_model(&state, &stored).await?;
         let text = training::generate(&model, options)?;
-        let id = store::record_generation(&state.pool(), stored.user_id, generated_by, &text).await?;
+        let (owner, text_ref) = (stored.user_id, &text);
+        let id = state
+            .db
+            .write(|pool| async move { store::record_generation(&pool, owner, generated_by, text_ref).await })
+            .await?;
         // Without JavaScript the result reaches the page as a permalink.
         if is_plain_form_post() {
             leptos_axum::redirect(&format!("/@{}?tweet={id}", stored.screen_name));
@@ -251,7 +259,7 @@ pub async fn get_generation(screen_name: String, id: i64) -> Result<Generated, A
     use crate::ssr::{check_access, store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let stored = store::generation(&state.pool(), &screen_name, id).await?.ok_or(AppError::UnknownGeneration)?;
+        let stored = store::generation(&state.reads(), &screen_name, id).await?.ok_or(AppError::UnknownGeneration)?;
         let viewer = state.viewer().await?;
         check_access(&stored.screen_name, stored.owner_id, stored.protected, viewer.map(|viewer| viewer.user_id))?;
         Ok(state.generated(stored.id, stored.screen_name, stored.text))

@@ -58,6 +58,10 @@ pub enum AppError {
     RetrainTooSoon { minutes: u64 },
     #[error("tweetgen is moving to a new home: saving is paused for a few seconds. Please try again in a moment.")]
     ReadOnly,
+    #[error("This server does not save anything yet: tweetgen is moving here. Please try again in a minute.")]
+    NotOpenYet,
+    #[error("The database could not be reached just now. Please try again in a moment.")]
+    Unavailable,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     #[error("The request failed: {0}")]
@@ -110,24 +114,48 @@ impl AppError {
             AppError::ProtectedAccount(_) => StatusCode::FORBIDDEN,
             AppError::RetrainTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Request(_) => StatusCode::BAD_REQUEST,
-            AppError::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::ReadOnly | AppError::NotOpenYet | AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
 #[cfg(feature = "ssr")]
+impl AppError {
+    /// Answered 503 with Retry-After: the client should try again shortly.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, AppError::ReadOnly | AppError::NotOpenYet | AppError::Unavailable)
+    }
+}
+
+#[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        // A write reaching a database fenced for the cutover: the client retries.
-        if let sqlx::Error::Database(database_error) = &error {
-            if database_error.code().as_deref() == Some(READ_ONLY_SQL_TRANSACTION) {
+        let code = match &error {
+            sqlx::Error::Database(database_error) => database_error.code().map(|code| code.into_owned()),
+            _ => None,
+        };
+        match (&error, code.as_deref()) {
+            // A write reaching a database fenced for a move: nothing was written.
+            (_, Some(READ_ONLY_SQL_TRANSACTION)) => {
                 tracing::warn!(%error, "write refused by a read-only database");
-                return AppError::ReadOnly;
+                AppError::ReadOnly
+            }
+            // The session was ended (a fence, a restart) or could not be had: the
+            // outcome of a statement under way is unknown, so it is not retried here.
+            (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_), _) => {
+                tracing::warn!(%error, "database unavailable");
+                AppError::Unavailable
+            }
+            (_, Some(code)) if code.starts_with("08") || code.starts_with("57P") || code == "53300" => {
+                tracing::warn!(%error, "database unavailable");
+                AppError::Unavailable
+            }
+            _ => {
+                tracing::error!(%error, "database error");
+                AppError::Internal
             }
         }
-        tracing::error!(%error, "database error");
-        AppError::Internal
     }
 }
 

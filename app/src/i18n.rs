@@ -232,6 +232,10 @@ fn japanese_error(error: &AppError) -> String {
             format!("学習したばかりです。あと{}で再学習できます。", japanese_duration(*minutes))
         }
         AppError::ReadOnly => "tweetgenはお引っ越し中です。保存を数秒間止めています。少し待ってからもう一度お試しください。".into(),
+        AppError::NotOpenYet => {
+            "このサーバーはまだ保存を受け付けていません（tweetgenのお引っ越し先です）。1分ほど待ってからお試しください。".into()
+        }
+        AppError::Unavailable => "データベースに一時的につながりませんでした。少し待ってからもう一度お試しください。".into(),
         AppError::Internal => "サーバー側で問題が起きました。もう一度お試しください。".into(),
         AppError::Request(detail) => format!("リクエストに失敗しました: {detail}"),
     }

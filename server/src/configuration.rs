@@ -1,14 +1,18 @@
 //! Settings: defaults, then an optional TOML file, then `TWEETGEN__SECTION__KEY`
 //! environment variables, then `DATABASE_URL` (the usual convention) on top.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tweetgen_app::ssr::archive::ArchiveLimits;
 use tweetgen_app::ssr::card::CardFonts;
+use tweetgen_app::ssr::database::Connected;
 use tweetgen_app::ssr::share_card::Cards;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -21,7 +25,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub learning: LearningSettings,
     pub cards: CardSettings,
-    pub admin: AdminSettings,
+    pub control: ControlSettings,
     pub ranking: RankingSettings,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
@@ -39,20 +43,11 @@ pub struct ServerSettings {
     /// The site's address as visitors see it (`https://tweetgen.example`), for
     /// share links, card images and the OAuth redirect. Unset: the bound address.
     pub public_url: Option<String>,
-    /// Start in read-only mode: writes answer 503 until an admin lifts it (a new
-    /// fleet waiting for the cutover).
-    pub read_only: bool,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self {
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: 3000,
-            max_body_bytes: 8 * 1024 * 1024,
-            public_url: None,
-            read_only: false,
-        }
+        Self { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3000, max_body_bytes: 8 * 1024 * 1024, public_url: None }
     }
 }
 
@@ -65,8 +60,17 @@ impl ServerSettings {
 #[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `postgres://user:password@host:port/database?sslmode=require`
+    /// This database's name among the ones the fleet knows: control records say
+    /// "moved to NAME", never a URL.
+    pub name: String,
+    /// `postgres://user:password@host:port/database?sslmode=verify-full`: where the
+    /// server starts (it follows the control record from there).
     pub url: String,
+    /// The other databases this server may be moved to, by name (from its own
+    /// configuration or secrets: the control record only names them).
+    pub others: BTreeMap<String, String>,
+    /// Per pool: the server keeps one pool of read-only sessions and one of
+    /// sessions that may write.
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     /// Apply pending migrations at start-up.
@@ -76,7 +80,9 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
+            name: "primary".into(),
             url: "postgres://tweetgen@127.0.0.1:5432/tweetgen".into(),
+            others: BTreeMap::new(),
             max_connections: 20,
             acquire_timeout_ms: 5_000,
             migrate: true,
@@ -94,15 +100,53 @@ impl DatabaseSettings {
         redact(&self.url)
     }
 
-    /// A pool for `url` with these settings. Lazy: connections are opened on
-    /// demand, so a database outage fails requests (and /readyz) instead of
-    /// killing the process.
-    pub fn pool(&self, url: &str) -> anyhow::Result<sqlx::PgPool> {
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.acquire_timeout())
-            .connect_lazy(url)
-            .context("invalid database URL")
+    /// The URL of a database this server knows by `name`.
+    pub fn url_of(&self, name: &str) -> Option<&str> {
+        if name == self.name {
+            Some(&self.url)
+        } else {
+            self.others.get(name).map(String::as_str)
+        }
+    }
+
+    /// The names of the databases it could be moved to from `current`.
+    pub fn others_than(&self, current: &str) -> Vec<String> {
+        std::iter::once(&self.name).chain(self.others.keys()).filter(|name| *name != current).cloned().collect()
+    }
+
+    fn connect_options(&self, name: &str, application: &str) -> anyhow::Result<PgConnectOptions> {
+        let url = self.url_of(name).with_context(|| format!("no database named {name:?} in database.others"))?;
+        Ok(PgConnectOptions::from_str(url)
+            .with_context(|| format!("invalid URL for database {name:?}"))?
+            .application_name(application))
+    }
+
+    /// The pools for the database `name`. Lazy: connections are opened on demand,
+    /// so a database outage fails requests (and /readyz) instead of the process.
+    pub fn connect(&self, name: &str) -> anyhow::Result<Connected> {
+        use tweetgen_control::application;
+        let pool = |options| {
+            PgPoolOptions::new()
+                .max_connections(self.max_connections)
+                .acquire_timeout(self.acquire_timeout())
+                .connect_lazy_with(options)
+        };
+        let reads = self.connect_options(name, application::READS)?.options([("default_transaction_read_only", "on")]);
+        Ok(Connected {
+            name: name.to_string(),
+            reads: pool(reads),
+            writes: pool(self.connect_options(name, application::WRITES)?),
+            redacted_url: redact(self.url_of(name).unwrap_or_default()),
+        })
+    }
+
+    /// The one session of the control loop on `name`: it records this server's
+    /// presence, also on a database that is read-only for everyone else.
+    pub fn control_pool(&self, name: &str) -> anyhow::Result<sqlx::PgPool> {
+        let options = self
+            .connect_options(name, tweetgen_control::application::CONTROL)?
+            .options([("default_transaction_read_only", "off")]);
+        Ok(PgPoolOptions::new().max_connections(1).acquire_timeout(self.acquire_timeout()).connect_lazy_with(options))
     }
 }
 
@@ -122,8 +166,11 @@ pub fn redact(url: &str) -> String {
 
 impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let others: BTreeMap<&String, String> = self.others.iter().map(|(name, url)| (name, redact(url))).collect();
         f.debug_struct("DatabaseSettings")
+            .field("name", &self.name)
             .field("url", &self.redacted_url())
+            .field("others", &others)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("migrate", &self.migrate)
@@ -302,18 +349,31 @@ impl Default for RankingSettings {
     }
 }
 
-/// The operations endpoints under `/admin/` (read-only mode, switching the
-/// database: the cutover).
-#[derive(Clone, Default, Deserialize)]
+/// How the server follows its database's control record (`tweetgen_control`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct AdminSettings {
-    /// Bearer token the endpoints require. Unset: they do not exist (404).
-    pub token: Option<String>,
+pub struct ControlSettings {
+    /// What to record on a database that has no control record yet: `serving`,
+    /// or `replica` for a new fleet whose database will receive a move (it then
+    /// serves reads only until the cutover opens it).
+    pub initial_state: String,
+    /// How long a write waits through a fence or a move before 503.
+    pub hold_writes_ms: u64,
+    /// The record is read on every notification, and at least this often.
+    pub poll_ms: u64,
+    /// How often the server refreshes its presence row.
+    pub heartbeat_ms: u64,
 }
 
-impl std::fmt::Debug for AdminSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminSettings").field("token", &self.token.as_ref().map(|_| "***")).finish()
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self { initial_state: "serving".into(), hold_writes_ms: 5_000, poll_ms: 1_000, heartbeat_ms: 500 }
+    }
+}
+
+impl ControlSettings {
+    pub fn initial_state(&self) -> anyhow::Result<tweetgen_control::State> {
+        tweetgen_control::State::parse_initial(&self.initial_state).context("control.initial_state")
     }
 }
 
@@ -352,8 +412,20 @@ impl Settings {
             )
             .set_override_option("database.url", database_url)?
             .build()?
-            .try_deserialize()
+            .try_deserialize::<Self>()
             .context("invalid settings")
+            .and_then(Self::checked)
+    }
+
+    /// What the types cannot say: a known initial state, and no database named twice.
+    fn checked(self) -> anyhow::Result<Self> {
+        self.control.initial_state()?;
+        anyhow::ensure!(
+            !self.database.others.contains_key(&self.database.name),
+            "database.others names {:?}, which is database.name itself",
+            self.database.name
+        );
+        Ok(self)
     }
 }
 

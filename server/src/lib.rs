@@ -1,6 +1,7 @@
 //! The tweetgen server as a library, so that tests start the real thing.
 
 pub mod configuration;
+pub mod control;
 pub mod routes;
 pub mod seed;
 pub mod startup;

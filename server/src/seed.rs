@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use tweetgen_app::ssr::database::Writes;
 use tweetgen_app::ssr::{store, training, AppState};
 use tweetgen_markov::Model;
 
@@ -15,16 +16,21 @@ pub const DEMO_USERS: [(&str, &str); 3] = [
 /// Trains each demo user that has no usable model (none yet, or one in a format
 /// this build no longer reads); good models are left alone.
 pub async fn seed_demo_users(state: &AppState) -> anyhow::Result<()> {
+    Writes::declare(seed(state)).await
+}
+
+async fn seed(state: &AppState) -> anyhow::Result<()> {
     for (screen_name, corpus) in DEMO_USERS {
-        if let Some(stored) = store::model_version(&state.pool(), screen_name).await? {
-            let data = store::model_data(&state.pool(), stored.user_id).await?;
+        if let Some(stored) = store::model_version(&state.reads(), screen_name).await? {
+            let data = store::model_data(&state.reads(), stored.user_id).await?;
             if data.is_some_and(|(_, bytes)| Model::decode(&bytes).is_ok()) {
                 continue;
             }
         }
         let model = training::train_from_text(&state.tokenizer, corpus)?;
-        let user_id = store::ensure_user(&state.pool(), screen_name).await?;
-        store::save_model(&state.pool(), user_id, &model, Duration::ZERO).await?;
+        let user_id = state.db.write(|pool| async move { store::ensure_user(&pool, screen_name).await }).await?;
+        let model = &model;
+        state.db.write(|pool| async move { store::save_model(&pool, user_id, model, Duration::ZERO).await }).await?;
         tracing::info!(screen_name, sentences = model.sentences, "seeded demo user");
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Building the app from settings: database pool, migrations, routes, listener.
+//! Building the app from settings: the database (as its control record says),
+//! migrations, routes, listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,14 +15,17 @@ use axum::{
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use tweetgen_app::ssr::{cache::ModelCache, database::Database, ranking::RankingCache, session, AppConfig, AppState};
+use tweetgen_app::ssr::database::{Admission, Database, Writes};
+use tweetgen_app::ssr::{cache::ModelCache, ranking::RankingCache, session, AppConfig, AppState};
 use tweetgen_app::{shell, App};
 
 use crate::configuration::{AuthSettings, Settings};
+use crate::control::Control;
 use crate::routes::auth::{self, SignIn};
 use crate::routes::BodyLimits;
 use crate::{routes, seed, x_standin};
@@ -30,16 +34,30 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    control: ControlTask,
+}
+
+/// The control loop, running from `build` until the server stops.
+struct ControlTask {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
     /// Connects, migrates, seeds (if asked) and binds; serving starts with
     /// `run_until_stopped`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        tracing::info!(database = %settings.database.redacted_url(), "starting");
-        let pool = settings.database.pool(&settings.database.url)?;
+        tracing::info!(database = %settings.database.name, url = %settings.database.redacted_url(), "starting");
+        let (db, control) = Control::start(&settings.database, &settings.control).await?;
         if settings.database.migrate {
-            sqlx::migrate!("../migrations").run(&pool).await.context("applying database migrations")?;
+            // Only the service's own database: a replica's schema comes from the
+            // migration, and a fenced one takes no change.
+            if db.admission() == Admission::Open {
+                let writes = db.connected().writes.clone();
+                sqlx::migrate!("../migrations").run(&writes).await.context("applying database migrations")?;
+            } else {
+                tracing::info!(database = %db.connected().name, "not migrating: its control record does not say serving");
+            }
         }
         let listener = TcpListener::bind(settings.server.address())
             .await
@@ -60,15 +78,13 @@ impl Application {
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
         let ranking = Arc::new(RankingCache::new(Duration::from_secs(settings.ranking.refresh_secs)));
         let cards = settings.cards.cards().map(Arc::new);
-        if settings.server.read_only {
-            tracing::warn!("server.read_only: writes answer 503 until an admin lifts read-only mode");
-        }
-        let db = Database::new(pool, settings.database.redacted_url(), settings.server.read_only);
         let state = AppState { db, tokenizer, models, ranking, cards, config: Arc::new(config) };
-        if settings.seed_demo_users {
+        if settings.seed_demo_users && state.db.admission() == Admission::Open {
             seed::seed_demo_users(&state).await?;
         }
-        tokio::spawn(purge_expired_sessions(state.db.clone()));
+        tokio::spawn(Writes::declare(purge_expired_sessions(state.db.clone())));
+        let (stop, stopped) = oneshot::channel();
+        let control = ControlTask { stop, task: tokio::spawn(control.run(stopped)) };
 
         let mut auth = settings.auth.clone();
         if auth.standin {
@@ -84,13 +100,10 @@ impl Application {
             upload: settings.learning.max_upload_bytes + 64 * 1024,
         };
         let mut router = router(leptos_options, state.clone(), sign_in, body_limits);
-        if let Some(token) = &settings.admin.token {
-            router = router.merge(routes::admin::router(state.clone(), token, settings.database.clone()));
-        }
         if auth.standin {
             router = router.nest("/standin-x", x_standin::router(&auth.client_id));
         }
-        Ok(Self { listener, router, state })
+        Ok(Self { listener, router, state, control })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -101,10 +114,14 @@ impl Application {
         &self.state
     }
 
+    /// Serves until SIGTERM or Ctrl-C, finishes the requests under way, then
+    /// leaves the presence table.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!("listening on http://{}", self.address());
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await?;
-        Ok(())
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await;
+        let _ = self.control.stop.send(());
+        let _ = self.control.task.await;
+        Ok(served?)
     }
 }
 
@@ -127,15 +144,15 @@ fn standin_settings(auth: AuthSettings, public_url: &str, address: SocketAddr) -
 }
 
 /// Expired sessions and abandoned sign-ins, removed hourly by every instance
-/// (cheap, idempotent deletes on indexed columns).
+/// (cheap, idempotent deletes on indexed columns); skipped while writes are not open.
 async fn purge_expired_sessions(db: Database) {
     let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
         hourly.tick().await;
-        if db.is_read_only() {
+        if db.admission() != Admission::Open {
             continue;
         }
-        match session::purge_expired(&db.pool()).await {
+        match db.write(|pool| async move { session::purge_expired(&pool).await }).await {
             Ok(removed) => tracing::debug!(removed, "purged expired sessions"),
             Err(error) => tracing::warn!(?error, "purging expired sessions"),
         }
@@ -147,17 +164,17 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .with_state(state.clone());
+    // Signing in stores the OAuth state, then the session; signing out ends it.
     let auth = Router::new()
-        .route("/auth/login", get(auth::login))
-        .route("/auth/callback", get(auth::callback))
-        .route("/auth/logout", post(auth::logout))
+        .route("/auth/login", get(auth::login).layer(Writes))
+        .route("/auth/callback", get(auth::callback).layer(Writes))
+        .route("/auth/logout", post(auth::logout).layer(Writes))
         .route("/lang/{code}", get(routes::switch_language))
         .with_state(sign_in);
     let cards = Router::new()
         .route("/card/{file}", get(routes::user_card))
         .route("/card/{screen_name}/{file}", get(routes::tweet_card))
         .with_state(state.clone());
-    let pause_writes = middleware::from_fn_with_state(state.clone(), routes::pause_writes_when_read_only);
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -174,7 +191,6 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
         .merge(health)
         .merge(auth)
         .merge(cards)
-        .layer(pause_writes)
         .layer(middleware::from_fn(routes::refuse_cross_site_writes))
         // Refuses oversized requests up front; axum's own 2 MiB default is lifted
         // so that server functions can read what the limit lets in.

@@ -24,7 +24,8 @@ use crate::i18n::{Lang, LANG_COOKIE};
 /// What every request handler and server function can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The database, switchable at runtime; `pool()` for each piece of work.
+    /// The database in use, which the control record may move; `reads()` for
+    /// each piece of reading, `db.write(…)` for each write.
     pub db: database::Database,
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
@@ -48,10 +49,10 @@ pub struct AppConfig {
 }
 
 impl AppState {
-    /// The current database's pool. Taken per piece of work, never kept: the
-    /// cutover may switch the database while the server runs.
-    pub fn pool(&self) -> PgPool {
-        self.db.pool()
+    /// The current database's read-only pool. Taken per piece of work, never
+    /// kept: the server may move to another database while it runs.
+    pub fn reads(&self) -> PgPool {
+        self.db.reads()
     }
 
     pub fn from_context() -> Result<Self, AppError> {
@@ -64,7 +65,7 @@ impl AppState {
     /// The signed-in visitor of the current request, if any.
     pub async fn viewer(&self) -> Result<Option<session::SessionUser>, AppError> {
         match use_context::<http::request::Parts>() {
-            Some(parts) => session::user_from_headers(&self.pool(), &parts.headers).await,
+            Some(parts) => session::user_from_headers(&self.reads(), &parts.headers).await,
             None => Ok(None),
         }
     }
@@ -73,10 +74,16 @@ impl AppState {
     /// spends the CPU (and checked again when the model is saved).
     pub async fn may_train(&self) -> Result<session::SessionUser, AppError> {
         let user = self.signed_in().await?;
-        match store::retrain_too_soon(&self.pool(), user.user_id, self.config.retrain_interval).await? {
+        match store::retrain_too_soon(&self.reads(), user.user_id, self.config.retrain_interval).await? {
             Some(too_soon) => Err(too_soon),
             None => Ok(user),
         }
+    }
+
+    /// Saves a newly trained model, unless the user trained too recently.
+    pub async fn save_model(&self, user_id: i64, trained: &training::TrainedModel) -> Result<(), AppError> {
+        let interval = self.config.retrain_interval;
+        self.db.write(|pool| async move { store::save_model(&pool, user_id, trained, interval).await }).await
     }
 
     /// A generated tweet as the API returns it, with its absolute permalink.
@@ -131,7 +138,7 @@ pub async fn with_status<T>(work: impl std::future::Future<Output = Result<T, Ap
         if !is_plain_form_post() {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(error.status());
-                if *error == AppError::ReadOnly {
+                if error.is_temporary() {
                     response.insert_header(
                         http::header::RETRY_AFTER,
                         http::HeaderValue::from(crate::error::RETRY_AFTER_SECONDS),

@@ -55,7 +55,7 @@ pub async fn card_image(
     tweet: Option<i64>,
     lang: Lang,
 ) -> Result<CardImage, AppError> {
-    let stored = store::model_version(&state.pool(), screen_name)
+    let stored = store::model_version(&state.reads(), screen_name)
         .await?
         .ok_or_else(|| AppError::UnknownUser(screen_name.to_string()))?;
     let key = CardKey { user_id: stored.user_id, tweet, lang };
@@ -68,7 +68,7 @@ pub async fn card_image(
     let text = if stored.protected {
         texts.protected_notice.to_string()
     } else if let Some(id) = tweet {
-        let generated = store::generation(&state.pool(), &stored.screen_name, id).await?;
+        let generated = store::generation(&state.reads(), &stored.screen_name, id).await?;
         generated.ok_or(AppError::UnknownGeneration)?.text
     } else {
         sample_tweet(state, &stored).await?.unwrap_or_else(|| texts.tagline.to_string())

@@ -138,7 +138,7 @@ pub async fn cached_model(state: &AppState, stored: &StoredModel) -> Result<Arc<
         return Ok(model);
     }
     let unknown = || AppError::UnknownUser(stored.screen_name.clone());
-    let (version, bytes) = super::store::model_data(&state.pool(), stored.user_id).await?.ok_or_else(unknown)?;
+    let (version, bytes) = super::store::model_data(&state.reads(), stored.user_id).await?.ok_or_else(unknown)?;
     let model = tokio::task::spawn_blocking(move || decode(&bytes)).await.map_err(|error| {
         tracing::error!(%error, "decoding task failed");
         AppError::Internal

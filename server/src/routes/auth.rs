@@ -81,16 +81,24 @@ pub async fn login(State(sign_in): State<SignIn>, Query(query): Query<LoginQuery
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (state, state_hash) = session::new_token();
-    let saved = sqlx::query("INSERT INTO oauth_logins (state_hash, pkce_verifier, return_to) VALUES ($1, $2, $3)")
-        .bind(state_hash)
-        .bind(verifier.secret())
-        .bind(local_path(query.return_to.as_deref()))
-        .execute(&sign_in.app.pool())
+    let return_to = local_path(query.return_to.as_deref());
+    let (state_hash, verifier_secret, return_to) = (&state_hash, verifier.secret(), &return_to);
+    let saved = sign_in
+        .app
+        .db
+        .write(|pool| async move {
+            sqlx::query("INSERT INTO oauth_logins (state_hash, pkce_verifier, return_to) VALUES ($1, $2, $3)")
+                .bind(state_hash)
+                .bind(verifier_secret)
+                .bind(return_to)
+                .execute(&pool)
+                .await?;
+            Ok(())
+        })
         .await;
     if let Err(error) = saved {
-        tracing::error!(%error, "could not save a pending sign-in");
-        return (StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable right now. Please try again.")
-            .into_response();
+        tracing::warn!(%error, "could not save a pending sign-in");
+        return unavailable("Sign-in is unavailable right now. Please try again.");
     }
     let (url, _) = oauth
         .client
@@ -124,16 +132,22 @@ pub async fn callback(State(sign_in): State<SignIn>, Query(query): Query<Callbac
 
 async fn finish_sign_in(sign_in: &SignIn, query: CallbackQuery) -> anyhow::Result<(String, String, Duration)> {
     let oauth = sign_in.oauth.as_ref().context("sign-in is not configured")?;
-    let state = query.state.context("no state in the callback")?;
+    let state_hash = &session::token_hash(&query.state.context("no state in the callback")?);
     // The state is single use: taken out whether or not the rest succeeds.
-    let pending: Option<(String, String)> = sqlx::query_as(
-        "DELETE FROM oauth_logins WHERE state_hash = $1 AND created_at > now() - make_interval(secs => $2)
-         RETURNING pkce_verifier, return_to",
-    )
-    .bind(session::token_hash(&state))
-    .bind(SIGN_IN_TIMEOUT_SECS)
-    .fetch_optional(&sign_in.app.pool())
-    .await?;
+    let pending: Option<(String, String)> = sign_in
+        .app
+        .db
+        .write(|pool| async move {
+            Ok(sqlx::query_as(
+                "DELETE FROM oauth_logins WHERE state_hash = $1 AND created_at > now() - make_interval(secs => $2)
+                 RETURNING pkce_verifier, return_to",
+            )
+            .bind(state_hash)
+            .bind(SIGN_IN_TIMEOUT_SECS)
+            .fetch_optional(&pool)
+            .await?)
+        })
+        .await?;
     let (verifier, return_to) = pending.context("unknown, used or expired state (CSRF or a stale tab)")?;
     if let Some(error) = query.error {
         anyhow::bail!("X answered {error}");
@@ -146,10 +160,17 @@ async fn finish_sign_in(sign_in: &SignIn, query: CallbackQuery) -> anyhow::Resul
         .request_async(&oauth.http)
         .await
         .context("exchanging the code for a token")?;
-    let account = x_account(oauth, token.access_token().secret()).await?;
-    let user_id = store::upsert_x_user(&sign_in.app.pool(), &account.id, &account.username, account.protected).await?;
-    let session = session::create(&sign_in.app.pool(), user_id, oauth.session_lifetime).await?;
-    tracing::info!(user_id, screen_name = account.username, "signed in");
+    let account = &x_account(oauth, token.access_token().secret()).await?;
+    let lifetime = oauth.session_lifetime;
+    let session = sign_in
+        .app
+        .db
+        .write(|pool| async move {
+            let user_id = store::upsert_x_user(&pool, &account.id, &account.username, account.protected).await?;
+            session::create(&pool, user_id, lifetime).await
+        })
+        .await?;
+    tracing::info!(screen_name = account.username, "signed in");
     Ok((session, return_to, oauth.session_lifetime))
 }
 
@@ -176,11 +197,18 @@ async fn x_account(oauth: &OAuth, access_token: &str) -> anyhow::Result<XAccount
 
 /// `POST /auth/logout`: ends the session on every instance (it is in the database).
 pub async fn logout(State(sign_in): State<SignIn>, headers: HeaderMap) -> Response {
-    if let Err(error) = session::end(&sign_in.app.pool(), &headers).await {
-        tracing::error!(?error, "could not end a session");
-        return (StatusCode::SERVICE_UNAVAILABLE, "Signing out failed. Please try again.").into_response();
+    let headers = &headers;
+    if let Err(error) = sign_in.app.db.write(|pool| async move { session::end(&pool, headers).await }).await {
+        tracing::warn!(?error, "could not end a session");
+        return unavailable("Signing out failed. Please try again.");
     }
     ([(header::SET_COOKIE, session::clearing_cookie())], Redirect::to("/")).into_response()
+}
+
+/// 503 with Retry-After: the database could not take the write just now.
+fn unavailable(message: &'static str) -> Response {
+    let retry_after = (header::RETRY_AFTER, tweetgen_app::error::RETRY_AFTER_SECONDS.to_string());
+    (StatusCode::SERVICE_UNAVAILABLE, [retry_after], message).into_response()
 }
 
 /// Only a path on this site: `return_to` must not send people elsewhere

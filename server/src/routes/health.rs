@@ -8,10 +8,15 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers within a second. Load balancers route only to
-/// ready instances.
+/// Readiness: the database answers within a second, and the server can do what
+/// its control record says (held writes during a move are fine: they proceed
+/// within seconds). Load balancers route only to ready instances.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let pool = state.pool();
+    if let Some(problem) = state.db.problem() {
+        tracing::warn!(%problem, "readiness check: cannot follow the control record");
+        return (StatusCode::SERVICE_UNAVAILABLE, "cannot follow the control record");
+    }
+    let pool = state.reads();
     let check = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&pool);
     match tokio::time::timeout(Duration::from_secs(1), check).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready"),

@@ -1,15 +1,12 @@
-pub mod admin;
 pub mod auth;
 mod body_limit;
 mod card;
 mod health;
 mod lang;
-mod read_only;
 mod same_origin;
 
 pub use body_limit::{limit_body_size, BodyLimits};
 pub use card::{tweet_card, user_card};
 pub use health::{healthz, readyz};
 pub use lang::switch_language;
-pub use read_only::pause_writes_when_read_only;
 pub use same_origin::refuse_cross_site_writes;

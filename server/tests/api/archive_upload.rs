@@ -28,7 +28,7 @@ fn expected(file: &str) -> serde_json::Value {
 
 /// Posts the file as the upload form does; `accept` tells a hydrated form
 /// (JSON) from a browser without JavaScript (HTML).
-async fn upload(app: &TestApp, browser: &Client, file: &str, accept: &str) -> Response {
+pub async fn upload(app: &TestApp, browser: &Client, file: &str, accept: &str) -> Response {
     let bytes = std::fs::read(fixtures().join(file)).unwrap();
     let form = multipart::Form::new().part("archive", multipart::Part::bytes(bytes).file_name(file.to_string()));
     browser

@@ -11,13 +11,14 @@ use tweetgen_server::{
 
 pub struct TestApp {
     pub address: String,
+    /// The database as its owner sees it (the app's own pools are `state.db`).
     pub pool: sqlx::PgPool,
     pub state: tweetgen_app::ssr::AppState,
     /// A visitor who is not signed in. Follows no redirects, so tests see where
     /// a form post sends the browser.
     pub client: Client,
     pub cluster: PgCluster,
-    database_url: String,
+    pub database_url: String,
     pub auth: AuthSettings,
     /// Browsers signed in by screen name, each with its own cookie jar.
     signed_in: Mutex<HashMap<String, Client>>,
@@ -47,7 +48,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let (application, client) = start(settings).await;
     let address = format!("http://{}", application.address());
     let state = application.state().clone();
-    let pool = state.pool();
+    // The test's own view of the database: the owner, reading and writing anything.
+    let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(&database_url).unwrap();
     tokio::spawn(application.run_until_stopped());
     TestApp { address, pool, state, client, cluster, database_url, auth, signed_in: Mutex::default() }
 }
@@ -109,6 +111,11 @@ async fn ranking(client: &Client, address: &str) -> serde_json::Value {
 }
 
 impl Instance {
+    /// Asks for a new tweet, whatever the answer.
+    pub async fn generate(&self, screen_name: &str) -> Response {
+        generate(&self.client, &self.address, screen_name).await
+    }
+
     pub async fn generated_text(&self, screen_name: &str) -> String {
         generated_text(&self.client, &self.address, screen_name).await
     }
@@ -123,9 +130,14 @@ pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xm
 
 impl TestApp {
     pub async fn another_instance(&self) -> Instance {
+        self.another_instance_with(|_| {}).await
+    }
+
+    pub async fn another_instance_with(&self, customise: impl FnOnce(&mut Settings)) -> Instance {
         let mut settings = Settings::default();
         settings.database.url = self.database_url.clone();
         settings.auth = self.auth.clone();
+        customise(&mut settings);
         let (application, client) = start(settings).await;
         let address = format!("http://{}", application.address());
         tokio::spawn(application.run_until_stopped());

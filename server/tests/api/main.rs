@@ -1,9 +1,9 @@
 //! The real server on a random port against a fresh PostgreSQL cluster per test.
 
 mod accounts;
-mod admin;
 mod archive_upload;
 mod cards;
+mod control;
 mod health;
 mod helpers;
 mod learn_and_generate;
