@@ -176,6 +176,9 @@ where
     }
 }
 
+const UNDEFINED_TABLE: &str = "42P01";
+
+/// The database's record; `None` if it has none (or no control schema yet).
 pub async fn read<'c>(session: impl Executor<'c, Database = Postgres>) -> Result<Option<Record>, Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -186,13 +189,19 @@ pub async fn read<'c>(session: impl Executor<'c, Database = Postgres>) -> Result
         changed_by: String,
         age_seconds: f64,
     }
-    let row: Option<Row> = sqlx::query_as(
+    let row: Option<Row> = match sqlx::query_as(
         "SELECT name, state, moved_to, generation, changed_by,
                 extract(epoch FROM now() - changed_at)::float8 AS age_seconds
          FROM tweetgen_control.record",
     )
     .fetch_optional(session)
-    .await?;
+    .await
+    {
+        Ok(row) => row,
+        // No control plane in this database yet: no record either.
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNDEFINED_TABLE) => None,
+        Err(error) => return Err(error.into()),
+    };
     row.map(|row| {
         Ok(Record {
             name: row.name,
@@ -227,11 +236,11 @@ where
     read(&mut *connection).await?.ok_or_else(|| Error::Unreadable("the record vanished after it was written".into()))
 }
 
-/// Sets the record, names the database, and makes the database itself agree:
-/// read-only for new sessions unless serving (`default_transaction_read_only`,
-/// which the owner of the database may set). One transaction; the servers are
-/// notified when it commits.
-pub async fn set(connection: &mut PgConnection, state: &State, name: &str, by: &str) -> Result<Record, Error> {
+/// Sets the record (and the database's name, when given), and makes the
+/// database itself agree: read-only for new sessions unless serving
+/// (`default_transaction_read_only`, which the owner of the database may set).
+/// One transaction; the servers are notified when it commits.
+pub async fn set(connection: &mut PgConnection, state: &State, name: Option<&str>, by: &str) -> Result<Record, Error> {
     let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut *connection).await?;
     let default_read_only = if *state == State::Serving {
         format!("ALTER DATABASE {} RESET default_transaction_read_only", quote_ident(&database))
@@ -243,7 +252,7 @@ pub async fn set(connection: &mut PgConnection, state: &State, name: &str, by: &
     sqlx::query("SET TRANSACTION READ WRITE").execute(&mut *transaction).await?;
     let generation: i64 = sqlx::query_scalar(
         "INSERT INTO tweetgen_control.record (name, state, moved_to, changed_by) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (only_row) DO UPDATE SET name = EXCLUDED.name, state = EXCLUDED.state,
+         ON CONFLICT (only_row) DO UPDATE SET name = coalesce(EXCLUDED.name, record.name), state = EXCLUDED.state,
              moved_to = EXCLUDED.moved_to, changed_by = EXCLUDED.changed_by, changed_at = now(),
              generation = record.generation + 1
          RETURNING generation",
@@ -332,12 +341,13 @@ pub async fn leave<'c>(session: impl Executor<'c, Database = Postgres>, instance
     Ok(())
 }
 
-/// Every server that reported here within `max_age` seconds, oldest first.
+/// Every server that reported here within `max_age` seconds, oldest first
+/// (none where no server ever started: no control schema yet).
 pub async fn present<'c>(
     session: impl Executor<'c, Database = Postgres>,
     max_age: f64,
 ) -> Result<Vec<Presence>, Error> {
-    Ok(sqlx::query_as(
+    let present = sqlx::query_as(
         "SELECT instance_id, host, database, knows, state_seen, generation_seen, writes_in_flight, writes_held,
                 problem, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age
          FROM tweetgen_control.presence
@@ -346,7 +356,11 @@ pub async fn present<'c>(
     )
     .bind(max_age)
     .fetch_all(session)
-    .await?)
+    .await;
+    match present {
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some(UNDEFINED_TABLE) => Ok(Vec::new()),
+        other => Ok(other?),
+    }
 }
 
 #[cfg(test)]

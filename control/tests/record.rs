@@ -65,7 +65,7 @@ async fn a_change_is_notified_and_makes_the_database_agree() {
     let mut listener = PgListener::connect(&url).await.unwrap();
     listener.listen(control::CHANNEL).await.unwrap();
 
-    let fenced = control::set(&mut tool, &State::Fenced, "vps", "test").await.unwrap();
+    let fenced = control::set(&mut tool, &State::Fenced, Some("vps"), "test").await.unwrap();
     assert_eq!((fenced.state.clone(), fenced.name.as_deref(), fenced.generation), (State::Fenced, Some("vps"), 1));
     let notified = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await.unwrap().unwrap();
     assert_eq!(notified.payload(), "1");
@@ -74,9 +74,9 @@ async fn a_change_is_notified_and_makes_the_database_agree() {
     let refused = sqlx::query("INSERT INTO t VALUES (1)").execute(&mut late).await.unwrap_err();
     assert!(refused.to_string().contains("read-only"), "{refused}");
 
-    let moved = control::set(&mut tool, &State::Moved { to: "rds".into() }, "vps", "test").await.unwrap();
+    let moved = control::set(&mut tool, &State::Moved { to: "rds".into() }, Some("vps"), "test").await.unwrap();
     assert_eq!((moved.state, moved.generation), (State::Moved { to: "rds".into() }, 2));
-    let serving = control::set(&mut tool, &State::Serving, "vps", "test").await.unwrap();
+    let serving = control::set(&mut tool, &State::Serving, Some("vps"), "test").await.unwrap();
     assert_eq!(serving.generation, 3);
     let mut fresh = connect(&url).await;
     sqlx::query("INSERT INTO t VALUES (1)").execute(&mut fresh).await.expect("writable again for new sessions");

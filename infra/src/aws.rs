@@ -22,6 +22,10 @@ pub struct TerraformOutputs {
     pub alb_dns_name: Option<Output<String>>,
     pub alb_zone_id: Option<Output<String>>,
     pub rds_instance_id: Option<Output<String>>,
+    /// The names the servers' configurations give the new database and the old
+    /// one (`database.name`, `database.others`): what control records say.
+    pub database_name: Option<Output<String>>,
+    pub old_database_name: Option<Output<String>>,
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -134,6 +134,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// What `dns prepare` recorded in the work directory, if it ran there.
+    pub fn load(work: &crate::migrate::workdir::WorkDir) -> anyhow::Result<Option<Self>> {
+        match std::fs::read(work.file(PREPARED_FILE)) {
+            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading dns-prepared.json")?)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error).context("reading dns-prepared.json"),
+        }
+    }
+
     /// When every resolver has dropped what it cached under the old TTL.
     pub fn old_ttl_elapses_at(&self) -> f64 {
         let longest = self.before.iter().filter_map(|record| record.ttl).max().unwrap_or(0);

@@ -40,10 +40,13 @@ const SESSION_SETTINGS: [(&str, &str); 7] = [
     ("statement_timeout", "0"),
 ];
 
+/// Every session of this tool says so (`pg_stat_activity.application_name`).
+pub const APPLICATION_NAME: &str = "tweetgen-infra";
+
 pub async fn connect(side: Side, url: &str) -> anyhow::Result<PgConnection> {
     let options = PgConnectOptions::from_str(url)
         .with_context(|| format!("the {side} URL"))?
-        .application_name("tweetgen-infra")
+        .application_name(APPLICATION_NAME)
         .options(SESSION_SETTINGS)
         .disable_statement_logging();
     PgConnection::connect_with(&options).await.map_err(|error| anyhow!("connecting to the {side}: {error}"))
@@ -241,6 +244,9 @@ pub fn client_command(name: &str, url: &str) -> anyhow::Result<tokio::process::C
     if let Some(password) = password {
         command.env("PGPASSWORD", password);
     }
+    // As `connect`'s sessions: named as this tool's, so that a fence leaves them
+    // alone, and writable on a database that is read-only for everyone else.
+    command.env("PGAPPNAME", APPLICATION_NAME).env("PGOPTIONS", "-c default_transaction_read_only=off");
     command.kill_on_drop(true);
     // Killed with us, however we die: a resumed step must not race an orphan.
     unsafe {

@@ -1,5 +1,6 @@
 //! `rds check`: the target instance is fit to take over — available, storage
-//! that grows by itself, TLS required, backups kept. `rds snapshot`: a snapshot
+//! that grows by itself, TLS required, logical replication on (the rollback's
+//! reverse stream), backups kept. `rds snapshot`: a snapshot
 //! to return to, taken before the cutover and waited for.
 
 use std::time::{Duration, Instant};
@@ -46,10 +47,22 @@ pub async fn check(client: &Client, instance_id: &str) -> anyhow::Result<Vec<Che
         _ => Check::warn("encryption", "storage not encrypted".into(), "recreate the instance encrypted"),
     });
     let group = instance.db_parameter_groups().first().and_then(|group| group.db_parameter_group_name());
-    checks.push(match group {
-        Some(group) => force_ssl(client, group).await?,
-        None => Check::fail("rds.force_ssl", "no parameter group".into(), "attach the module's parameter group"),
-    });
+    let required = [
+        ("rds.force_ssl", "clients must use TLS"),
+        (
+            "rds.logical_replication",
+            "the rollback's reverse stream needs a logical slot on the target; static: the instance must be \
+             rebooted once after the change (terraform/README.md says when)",
+        ),
+    ];
+    match group {
+        Some(group) => checks.extend(parameters_on(client, group, &required).await?),
+        None => checks.extend(
+            required
+                .iter()
+                .map(|(name, _)| Check::fail(name, "no parameter group".into(), "attach the module's parameter group")),
+        ),
+    }
     let endpoint = instance.endpoint().and_then(|endpoint| endpoint.address()).unwrap_or("-");
     checks.push(Check::ok(
         "instance",
@@ -63,22 +76,29 @@ pub async fn check(client: &Client, instance_id: &str) -> anyhow::Result<Vec<Che
     Ok(checks)
 }
 
-async fn force_ssl(client: &Client, group: &str) -> anyhow::Result<Check> {
+/// Each of `required` is 1 in the parameter group (`why`: what needs it).
+async fn parameters_on(client: &Client, group: &str, required: &[(&str, &str)]) -> anyhow::Result<Vec<Check>> {
+    let mut values = std::collections::HashMap::new();
     let mut pages = client.describe_db_parameters().db_parameter_group_name(group).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.with_context(|| format!("reading parameter group {group}"))?;
-        if let Some(parameter) = page.parameters().iter().find(|p| p.parameter_name() == Some("rds.force_ssl")) {
-            return Ok(match parameter.parameter_value() {
-                Some("1") => Check::ok("rds.force_ssl", format!("1 in {group}")),
-                other => Check::fail(
-                    "rds.force_ssl",
-                    format!("{} in {group}", other.unwrap_or("unset")),
-                    "set rds.force_ssl = 1 in the parameter group (clients must use TLS)",
-                ),
-            });
+        for parameter in page.parameters() {
+            if let Some(name) = parameter.parameter_name() {
+                values.insert(name.to_string(), parameter.parameter_value().map(str::to_string));
+            }
         }
     }
-    Ok(Check::fail("rds.force_ssl", format!("unset in {group}"), "set rds.force_ssl = 1 in the parameter group"))
+    Ok(required
+        .iter()
+        .map(|(name, why)| match values.get(*name).cloned().flatten().as_deref() {
+            Some("1") => Check::ok(name, format!("1 in {group}")),
+            other => Check::fail(
+                name,
+                format!("{} in {group}", other.unwrap_or("unset")),
+                &format!("set {name} = 1 in the parameter group ({why})"),
+            ),
+        })
+        .collect())
 }
 
 /// Takes a snapshot and waits until it is available; returns its id.

@@ -36,6 +36,10 @@ impl Check {
     }
 }
 
+pub fn any_failed(checks: &[Check]) -> bool {
+    checks.iter().any(|check| check.status == Status::Fail)
+}
+
 /// A plain-text table: one row per check, the fix indented under it.
 pub fn table(checks: &[Check]) -> String {
     let width = checks.iter().map(|check| check.name.chars().count()).max().unwrap_or(0);

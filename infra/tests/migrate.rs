@@ -271,6 +271,7 @@ async fn a_live_database_moves_with_nothing_lost() {
     assert_eq!(pair.source.psql("app", "SELECT count(*) FROM pg_replication_slots").unwrap().trim(), "0");
     assert_eq!(pair.source.psql("app", "SELECT count(*) FROM pg_publication").unwrap().trim(), "0");
     assert_eq!(pair.target.psql("app", "SELECT to_regnamespace('tweetgen_migrate') IS NULL").unwrap().trim(), "t");
+    assert_eq!(pair.target.psql("app", "SELECT count(*) FROM pg_replication_origin").unwrap().trim(), "0");
 }
 
 /// Runs `args` and SIGKILLs it after `after`; true if it finished first.

@@ -10,6 +10,12 @@
 //! PostgreSQL refuses to run as root, so when the process is root the server runs as
 //! the user named by `TWEETGEN_PG_USER` (default `postgres`, created by Debian's
 //! PostgreSQL package).
+//!
+//! A cluster can run on a test host of a `netns::Network` (`ClusterOptions::host`):
+//! it then listens on that host's address too, and the harness itself reaches it
+//! through its Unix socket, which no network rule stands between.
+
+pub mod netns;
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -38,11 +44,18 @@ pub struct ClusterOptions {
     /// Extra `postgresql.conf` settings, e.g. `("max_connections", "300")`; given to the server
     /// after the harness's own, so they override them (`("fsync", "on")`).
     pub settings: Vec<(String, String)>,
+    /// Run on this test host, listening on its address as well as loopback.
+    pub host: Option<netns::Host>,
+    /// The superuser's password; with it, clients from other hosts sign in with
+    /// it (scram-sha-256), as on a real server. Loopback and the socket stay trusted.
+    pub password: Option<String>,
 }
 
 /// A running PostgreSQL server.
 pub struct PgCluster {
     port: u16,
+    host: Option<netns::Host>,
+    password: Option<String>,
     data_dir: PathBuf,
     log_path: PathBuf,
     bin_dir: PathBuf,
@@ -87,6 +100,8 @@ impl PgCluster {
             };
             let mut cluster = PgCluster {
                 port,
+                host: options.host.clone(),
+                password: options.password.clone(),
                 data_dir: data_dir.clone(),
                 log_path: log_path.clone(),
                 bin_dir: bin_dir.clone(),
@@ -97,6 +112,10 @@ impl PgCluster {
             match cluster.launch(&options.settings) {
                 Ok(()) => {
                     cluster.temp_dir = temp;
+                    if let Some(password) = &options.password {
+                        let password = password.replace('\'', "''");
+                        cluster.psql("postgres", &format!("ALTER ROLE {SUPERUSER} PASSWORD '{password}'"))?;
+                    }
                     return Ok(cluster);
                 }
                 Err(error) => {
@@ -117,9 +136,22 @@ impl PgCluster {
         &self.data_dir
     }
 
-    /// Connection URL for `database` on this cluster.
+    /// Connection URL for `database` on this cluster, over loopback (from the
+    /// host it runs on).
     pub fn url(&self, database: &str) -> String {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Connection URL from another host: its address, and the password if any.
+    pub fn remote_url(&self, database: &str) -> String {
+        let address = self.host.as_ref().map_or("127.0.0.1".to_string(), |host| host.address.to_string());
+        let password = self.password.as_deref().map(|password| format!(":{password}")).unwrap_or_default();
+        format!("postgres://{SUPERUSER}{password}@{address}:{}/{database}", self.port)
+    }
+
+    /// Connection URL through the Unix socket: the test's own view, from any namespace.
+    pub fn socket_url(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}@localhost:{}/{database}?host={}", self.port, self.data_dir.display())
     }
 
     /// Creates `name` unless it exists; returns its URL.
@@ -132,10 +164,13 @@ impl PgCluster {
         Ok(self.url(name))
     }
 
-    /// Runs SQL with `psql` and returns its unaligned, tuples-only output.
+    /// Runs SQL with `psql` and returns its unaligned, tuples-only output. It
+    /// connects through the socket as the superuser, and may write even where the
+    /// database is read-only for new sessions (it stands for the operator).
     pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
         let output = Command::new(self.bin_dir.join("psql"))
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &self.url(database), "-c", sql])
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &self.socket_url(database), "-c", sql])
+            .env("PGOPTIONS", "-c default_transaction_read_only=off")
             .output()
             .context("running psql")?;
         if !output.status.success() {
@@ -162,12 +197,19 @@ impl PgCluster {
             .with_context(|| format!("opening {}", self.log_path.display()))?;
         let log_start = log.metadata()?.len();
         let socket_dir = self.data_dir.to_string_lossy().into_owned();
+        let listen = match &self.host {
+            Some(host) => format!("127.0.0.1,{}", host.address),
+            None => "127.0.0.1".to_string(),
+        };
+        if self.password.is_some() {
+            self.accept_passwords_from_other_hosts()?;
+        }
         let mut command = Command::new(self.bin_dir.join("postgres"));
         command
             .arg("-D")
             .arg(&self.data_dir)
             .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", &format!("listen_addresses={listen}")])
             .args(["-c", &format!("unix_socket_directories={socket_dir}")])
             .args(["-c", "wal_level=logical", "-c", "max_wal_senders=20", "-c", "max_replication_slots=20"])
             .args(["-c", "max_connections=200"])
@@ -178,12 +220,44 @@ impl PgCluster {
         }
         // Own process group: a Ctrl-C meant for the app must not stop the database under it.
         command.process_group(0).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        if let Some((uid, gid)) = self.run_as {
-            command.uid(uid.as_raw()).gid(gid.as_raw());
-        }
+        self.enter_host_as_server_user(&mut command)?;
         die_with_parent(&mut command, libc::SIGINT);
         self.server = Some(command.spawn().context("starting postgres")?);
         self.wait_until_ready(log_start)
+    }
+
+    /// The child joins the test host's namespace (as root), then becomes the
+    /// server's user: the other order would leave it without the right to join.
+    fn enter_host_as_server_user(&self, command: &mut Command) -> Result<()> {
+        let namespace = self.host.as_ref().map(netns::Host::namespace_file).transpose()?;
+        let run_as = self.run_as;
+        // SAFETY: setns, setgroups, setgid and setuid are async-signal-safe system calls.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(namespace) = &namespace {
+                    nix::sched::setns(namespace, nix::sched::CloneFlags::CLONE_NEWNET)?;
+                }
+                if let Some((uid, gid)) = run_as {
+                    nix::unistd::setgroups(&[])?;
+                    nix::unistd::setgid(gid)?;
+                    nix::unistd::setuid(uid)?;
+                }
+                Ok(())
+            });
+        }
+        Ok(())
+    }
+
+    /// Other hosts sign in with the password (loopback stays trusted).
+    fn accept_passwords_from_other_hosts(&self) -> Result<()> {
+        let hba = self.data_dir.join("pg_hba.conf");
+        let mut rules = fs::read_to_string(&hba).with_context(|| format!("reading {}", hba.display()))?;
+        const RULE: &str = "host all all 0.0.0.0/0 scram-sha-256";
+        if !rules.contains(RULE) {
+            rules.push_str(&format!("\n{RULE}\n"));
+            fs::write(&hba, rules).with_context(|| format!("writing {}", hba.display()))?;
+        }
+        Ok(())
     }
 
     fn wait_until_ready(&mut self, log_start: u64) -> Result<()> {

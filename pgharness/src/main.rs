@@ -54,7 +54,7 @@ fn parse_setting(text: &str) -> Result<(String, String), String> {
 fn run(cli: Cli) -> Result<ExitCode> {
     let Cli::Run { data_dir, port, database, settings, command } = cli;
     let data_dir = data_dir.map(|dir| std::path::absolute(dir.join("data"))).transpose()?;
-    let cluster = PgCluster::start_with(ClusterOptions { data_dir, port, settings })?;
+    let cluster = PgCluster::start_with(ClusterOptions { data_dir, port, settings, ..ClusterOptions::default() })?;
     let url = cluster.create_database(&database)?;
     eprintln!(
         "tweetgen-pg: PostgreSQL on port {} (data in {}); DATABASE_URL={url}",

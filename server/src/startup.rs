@@ -35,6 +35,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     control: ControlTask,
+    stop: StopSignals,
 }
 
 /// The control loop, running from `build` until the server stops.
@@ -47,6 +48,7 @@ impl Application {
     /// Connects, migrates, seeds (if asked) and binds; serving starts with
     /// `run_until_stopped`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let stop = StopSignals::listen()?;
         tracing::info!(database = %settings.database.name, url = %settings.database.redacted_url(), "starting");
         let (db, control) = Control::start(&settings.database, &settings.control).await?;
         if settings.database.migrate {
@@ -83,8 +85,8 @@ impl Application {
             seed::seed_demo_users(&state).await?;
         }
         tokio::spawn(Writes::declare(purge_expired_sessions(state.db.clone())));
-        let (stop, stopped) = oneshot::channel();
-        let control = ControlTask { stop, task: tokio::spawn(control.run(stopped)) };
+        let (stop_control, control_stopped) = oneshot::channel();
+        let control = ControlTask { stop: stop_control, task: tokio::spawn(control.run(control_stopped)) };
 
         let mut auth = settings.auth.clone();
         if auth.standin {
@@ -103,7 +105,7 @@ impl Application {
         if auth.standin {
             router = router.nest("/standin-x", x_standin::router(&auth.client_id));
         }
-        Ok(Self { listener, router, state, control })
+        Ok(Self { listener, router, state, control, stop })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -118,7 +120,7 @@ impl Application {
     /// leaves the presence table.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!("listening on http://{}", self.address());
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await;
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(self.stop.received()).await;
         let _ = self.control.stop.send(());
         let _ = self.control.task.await;
         Ok(served?)
@@ -202,22 +204,24 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
 }
 
 /// Ctrl-C or SIGTERM (systemd, ECS, an autoscaling group draining an instance):
-/// stop accepting, finish in-flight requests.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+/// stop accepting, finish in-flight requests. Listened for from the start of
+/// `build`, so that a server stopped while it starts still leaves cleanly.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
     }
-    tracing::info!("shutting down");
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {},
+            _ = self.terminate.recv() => {},
+        }
+        tracing::info!("shutting down");
+    }
 }

@@ -5,9 +5,10 @@ use sqlx::PgConnection;
 
 use crate::pg::TableName;
 
-/// Schemas that are never user data.
-pub const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'tweetgen_migrate')
-    AND n.nspname NOT LIKE 'pg\\_%'";
+/// Schemas that are never user data: the system's, this tool's state, and the
+/// control plane's (each database keeps its own).
+pub const SYSTEM_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'tweetgen_migrate',
+    'tweetgen_control') AND n.nspname NOT LIKE 'pg\\_%'";
 
 /// `pg_class c` is not a member of an extension (the extension creates it on the target).
 const NOT_FROM_AN_EXTENSION: &str = "NOT EXISTS (SELECT 1 FROM pg_depend ext WHERE ext.classid = 'pg_class'::regclass

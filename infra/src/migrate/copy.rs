@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures_util::TryStreamExt;
 use sqlx::{Connection, PgConnection};
+use tweetgen_control::{self as control, State};
 
 use super::progress::{self, Progress, Row};
 use super::workdir::{self, Migration, WorkDir};
@@ -64,6 +65,7 @@ pub async fn run(work: &WorkDir, options: &Options) -> anyhow::Result<()> {
         progress.line("the copy is already complete; next: `migrate follow`");
         return Ok(());
     }
+    hold_as_replica(&mut target).await?;
     snapshot::ensure_slot(&mut source, &mut migration, work).await?;
     let copy_started = state::step_done(&mut target, "pre-data").await?;
     let heartbeat = tokio::spawn(keep_heartbeat(work.file("heartbeat")));
@@ -154,6 +156,19 @@ async fn copy_under_snapshot(
         sqlx::query(&format!("ANALYZE {}", table.name)).execute(&mut *target).await?;
     }
     rows.push(Row { step: "analyze".into(), seconds: step.elapsed().as_secs_f64(), detail: String::new() });
+    Ok(())
+}
+
+/// Until the cutover opens it, the target is a replica: servers started on it
+/// (the new fleet) only read, and the database is read-only for every session
+/// but this tool's, so nothing takes a sequence value or writes a row the
+/// follower will write.
+async fn hold_as_replica(target: &mut PgConnection) -> anyhow::Result<()> {
+    control::ensure_schema(&mut *target).await?;
+    let record = control::read(&mut *target).await?;
+    if record.is_none_or(|record| record.state != State::Replica) {
+        control::set(target, &State::Replica, None, "tweetgen-infra migrate copy").await?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,15 @@
 //! `snapshot.rs`). The applier session runs with `session_replication_role =
 //! replica`, as PostgreSQL's own replication does, so the target's triggers do not
 //! fire a second time for rows the source's triggers already wrote.
+//!
+//! The same code applies the cutover's reverse stream (target to source). Each
+//! applier marks its transactions with a replication origin named after its slot
+//! (`tweetgen_…`), and every follower skips transactions that carry such an
+//! origin: what one direction applied never comes back the other way. Changes to
+//! the control plane and to this tool's own state (`tweetgen_control`,
+//! `tweetgen_migrate`) belong to each database and are never applied.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -28,11 +36,19 @@ use crate::pg::{self, Lsn, Side, SnapshotXids};
 /// Changes asked for per peek; whole transactions are always returned.
 const BATCH_CHANGES: i32 = 5000;
 
+/// Replication origins of this tool's appliers start so.
+const ORIGIN_PREFIX: &str = "tweetgen_";
+
+/// Schemas each database keeps to itself.
+const OWN_SCHEMAS: [&str; 2] = [tweetgen_control::SCHEMA, "tweetgen_migrate"];
+
 pub struct Follower {
     migration: Migration,
     pub source: PgConnection,
     pub target: PgConnection,
     applier: Applier,
+    /// Relations of `OWN_SCHEMAS`, by the stream's relation id.
+    ignored: HashSet<u32>,
 }
 
 /// The source's WAL: where the next record goes, what is on disk (all the
@@ -68,7 +84,8 @@ impl Follower {
         if !state::step_done(&mut target, "copy").await? {
             bail!("the copy has not finished: run `tweetgen-infra migrate copy` first (it resumes where it stopped)");
         }
-        Ok(Self { migration, source, target, applier: Applier::default() })
+        create_origin(&mut target, &migration.slot).await?;
+        Ok(Self { migration, source, target, applier: Applier::default(), ignored: HashSet::new() })
     }
 
     /// Waits for the apply lock (held by one applier at a time, `verify`
@@ -108,6 +125,21 @@ impl Follower {
     /// With `boundary`, applies only transactions that snapshot sees and stops at
     /// the first it does not. Call with the apply lock held.
     pub async fn pass(&mut self, limit: Option<Lsn>, boundary: Option<&SnapshotXids>) -> anyhow::Result<Pass> {
+        // The origin is this session's while it applies: another applier of the
+        // same stream (`follow` beside `cutover`) takes it between passes.
+        sqlx::query("SELECT pg_replication_origin_session_setup($1)")
+            .bind(&self.migration.slot)
+            .execute(&mut self.target)
+            .await
+            .context("marking the applier's transactions with its replication origin")?;
+        let pass = self.pass_marked(limit, boundary).await;
+        let reset = sqlx::query("SELECT pg_replication_origin_session_reset()").execute(&mut self.target).await;
+        let pass = pass?;
+        reset?;
+        Ok(pass)
+    }
+
+    async fn pass_marked(&mut self, limit: Option<Lsn>, boundary: Option<&SnapshotXids>) -> anyhow::Result<Pass> {
         let mut applied = self.position().await?;
         let started_at = applied.lsn;
         let copy_snapshot = self.migration.snapshot.as_ref().map(|snapshot| snapshot.xids.clone());
@@ -140,6 +172,11 @@ impl Follower {
                     stopped |= outside && !done;
                     applying = !done && !stopped;
                 }
+                // Written by an applier of this tool: it came from the other side.
+                Message::Origin { name } if name.starts_with(ORIGIN_PREFIX) => applying = false,
+                Message::Relation(relation) if OWN_SCHEMAS.contains(&relation.schema.as_str()) => {
+                    self.ignored.insert(relation.id);
+                }
                 Message::Relation(relation) => self.applier.relation(&mut transaction, relation).await?,
                 Message::Commit { end_lsn, commit_time, .. } => {
                     if applying {
@@ -152,7 +189,8 @@ impl Follower {
                     }
                     applying = false;
                 }
-                Message::Other(_) => {}
+                Message::Origin { .. } | Message::Other(_) => {}
+                change if touches_only(&self.ignored, &change) => {}
                 change => {
                     if applying {
                         self.applier.change(&mut transaction, change).await?;
@@ -252,6 +290,35 @@ impl Follower {
                 return Ok(total);
             }
         }
+    }
+}
+
+/// The change concerns only these relations (the ones `OWN_SCHEMAS` hold).
+fn touches_only(relations: &HashSet<u32>, change: &Message) -> bool {
+    match change {
+        Message::Insert { relation, .. } | Message::Update { relation, .. } | Message::Delete { relation, .. } => {
+            relations.contains(relation)
+        }
+        Message::Truncate { relations: truncated, .. } => truncated.iter().all(|relation| relations.contains(relation)),
+        _ => false,
+    }
+}
+
+/// The replication origin that marks what the applier of `slot` writes.
+async fn create_origin(target: &mut PgConnection, slot: &str) -> anyhow::Result<()> {
+    let created = sqlx::query(
+        "SELECT pg_replication_origin_create($1) WHERE NOT EXISTS (SELECT FROM pg_replication_origin WHERE roname = $1)",
+    )
+    .bind(slot)
+    .execute(&mut *target)
+    .await;
+    match created {
+        // Made meanwhile by another applier of the same stream.
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => Ok(()),
+        other => other.map(drop).context(
+            "creating a replication origin (needs superuser, rds_superuser on RDS, or EXECUTE on \
+             pg_replication_origin_create and pg_replication_origin_session_setup)",
+        ),
     }
 }
 

@@ -39,7 +39,12 @@ pub enum Message {
         cascade: bool,
         restart_identity: bool,
     },
-    /// Type, origin and logical-message records: nothing to apply.
+    /// The transaction was written by a session with this replication origin
+    /// (the follower's own sessions set one: see `follow.rs`).
+    Origin {
+        name: String,
+    },
+    /// Type and logical-message records: nothing to apply.
     Other(u8),
 }
 
@@ -174,7 +179,11 @@ impl Reader<'_> {
                 let relations = (0..count).map(|_| self.u32()).collect::<anyhow::Result<_>>()?;
                 Message::Truncate { relations, cascade: options & 1 != 0, restart_identity: options & 2 != 0 }
             }
-            b'Y' | b'O' | b'M' => {
+            b'O' => {
+                let _origin_lsn = self.u64()?;
+                Message::Origin { name: self.string()? }
+            }
+            b'Y' | b'M' => {
                 self.at = self.bytes.len();
                 Message::Other(kind)
             }
@@ -283,6 +292,13 @@ mod tests {
             Message::decode(truncate).unwrap(),
             Message::Truncate { relations: vec![7, 8], cascade: true, restart_identity: true }
         );
+    }
+
+    #[test]
+    fn an_origin_names_who_wrote_the_transaction() {
+        let origin = b"O\0\0\0\0\x01R\xd6\xa8tweetgen_reverse_ab12\0";
+        assert_eq!(Message::decode(origin).unwrap(), Message::Origin { name: "tweetgen_reverse_ab12".into() });
+        assert!(Message::decode(&origin[..origin.len() - 1]).is_err(), "unterminated");
     }
 
     #[test]

@@ -30,8 +30,12 @@ pub async fn run(source_url: &str, target_url: &str) -> anyhow::Result<Preflight
     let source_version = version(&mut source).await?;
     let target_version = version(&mut target).await?;
     checks.push(versions(&source_version, &target_version));
-    checks.push(wal_level(&mut source).await?);
-    checks.push(replication_capacity(&mut source).await?);
+    // The source for the change stream; the target for the rollback's reverse stream.
+    for (side, connection) in [("source", &mut source), ("target", &mut target)] {
+        checks.push(wal_level(side, connection).await?);
+        checks.push(replication_capacity(side, connection).await?);
+        checks.push(replication_origins(side, connection).await?);
+    }
     checks.push(replica_identities(&mut source).await?);
     checks.push(replication_privilege(&mut source).await?);
     checks.push(target_privileges(&mut target).await?);
@@ -74,34 +78,65 @@ fn versions(source: &Version, target: &Version) -> Check {
     }
 }
 
-async fn wal_level(source: &mut PgConnection) -> anyhow::Result<Check> {
-    let level: String = sqlx::query_scalar("SELECT current_setting('wal_level')").fetch_one(source).await?;
+async fn wal_level(side: &str, connection: &mut PgConnection) -> anyhow::Result<Check> {
+    let name = format!("{side} wal_level");
+    let level: String = sqlx::query_scalar("SELECT current_setting('wal_level')").fetch_one(connection).await?;
     Ok(match level.as_str() {
-        "logical" => Check::ok("source wal_level", level),
+        "logical" => Check::ok(&name, level),
         _ => Check::fail(
-            "source wal_level",
+            &name,
             level,
-            "ALTER SYSTEM SET wal_level = logical; then restart the source (on RDS: rds.logical_replication = 1 in \
-             the parameter group, then reboot)",
+            &format!(
+                "ALTER SYSTEM SET wal_level = logical; then restart the {side} (on RDS: rds.logical_replication = 1 \
+                 in the parameter group, then reboot){}",
+                if side == "target" { ": the rollback's reverse stream reads the target" } else { "" }
+            ),
         ),
     })
 }
 
-/// A slot and a WAL sender must be free for the change stream.
-async fn replication_capacity(source: &mut PgConnection) -> anyhow::Result<Check> {
+/// A slot and a WAL sender must be free for a change stream.
+async fn replication_capacity(side: &str, connection: &mut PgConnection) -> anyhow::Result<Check> {
+    let name = format!("{side} replication slots");
     let (slots_max, slots_used, senders_max, senders_used): (i32, i64, i32, i64) = sqlx::query_as(
         "SELECT current_setting('max_replication_slots')::int, (SELECT count(*) FROM pg_replication_slots),
                 current_setting('max_wal_senders')::int, (SELECT count(*) FROM pg_stat_replication)",
     )
-    .fetch_one(source)
+    .fetch_one(connection)
     .await?;
     let detail = format!("slots {slots_used}/{slots_max} used, WAL senders {senders_used}/{senders_max} busy");
     Ok(if i64::from(slots_max) <= slots_used {
-        Check::fail("replication slots", detail, "raise max_replication_slots (restart) or drop an unused slot")
+        Check::fail(&name, detail, "raise max_replication_slots (restart) or drop an unused slot")
     } else if i64::from(senders_max) <= senders_used {
-        Check::fail("replication slots", detail, "raise max_wal_senders (restart)")
+        Check::fail(&name, detail, "raise max_wal_senders (restart)")
     } else {
-        Check::ok("replication slots", detail)
+        Check::ok(&name, detail)
+    })
+}
+
+/// Each side's applier marks what it writes with a replication origin, so that
+/// the other direction's stream skips it.
+async fn replication_origins(side: &str, connection: &mut PgConnection) -> anyhow::Result<Check> {
+    let name = format!("{side} replication origins");
+    let (user, allowed): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text,
+                has_function_privilege('pg_replication_origin_create(text)', 'EXECUTE')
+                AND has_function_privilege('pg_replication_origin_session_setup(text)', 'EXECUTE')",
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(if allowed {
+        Check::ok(&name, format!("{user} may use them"))
+    } else {
+        Check::fail(
+            &name,
+            format!("{user} may not create or use a replication origin"),
+            &format!(
+                "GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), \
+                 pg_replication_origin_session_setup(text), pg_replication_origin_session_reset() TO {user}; \
+                 (superuser or rds_superuser)"
+            ),
+        )
     })
 }
 

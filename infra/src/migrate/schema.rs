@@ -48,6 +48,8 @@ pub async fn dump(source_url: &str, snapshot: &str, work: &WorkDir) -> anyhow::R
     let mut command = pg::client_command("pg_dump", source_url)?;
     command
         .args(["--format=custom", "--schema-only", "--no-publications", "--no-subscriptions"])
+        // Each database keeps its own control record, and this tool's state is not data.
+        .args(["--exclude-schema=tweetgen_control", "--exclude-schema=tweetgen_migrate"])
         .arg(format!("--snapshot={snapshot}"))
         .arg("--file")
         .arg(&partial);

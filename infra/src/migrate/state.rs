@@ -161,6 +161,23 @@ async fn prepare_existing(target: &mut PgConnection, migration_id: &str) -> anyh
     Ok(())
 }
 
+/// Drops this tool's state from a database, if it is `migration_id`'s (a
+/// reverse stream's, on the source, once a rollback is over).
+pub async fn drop_if_holding(connection: &mut PgConnection, migration_id: &str) -> anyhow::Result<()> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('tweetgen_migrate.migration') IS NOT NULL")
+        .fetch_one(&mut *connection)
+        .await?;
+    if !exists {
+        return Ok(());
+    }
+    let holder: Option<String> =
+        sqlx::query_scalar("SELECT id FROM tweetgen_migrate.migration").fetch_optional(&mut *connection).await?;
+    if holder.as_deref() == Some(migration_id) {
+        sqlx::query("DROP SCHEMA tweetgen_migrate CASCADE").execute(connection).await?;
+    }
+    Ok(())
+}
+
 /// A running follower's sign of life (also on a quiet source, where nothing moves).
 pub async fn heartbeat(target: &mut PgConnection, slot: &str) -> anyhow::Result<()> {
     sqlx::query("UPDATE tweetgen_migrate.applied SET updated_at = now() WHERE slot = $1")

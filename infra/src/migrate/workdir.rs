@@ -39,6 +39,23 @@ pub struct Snapshot {
     pub holder_pid: u32,
 }
 
+impl Migration {
+    /// The cutover's reverse stream of this migration: from the target back to
+    /// the source, starting where both are equal (so it has no snapshot).
+    pub fn reversed(&self) -> Migration {
+        let name = format!("tweetgen_reverse_{}", self.id);
+        Migration {
+            id: format!("{}-reverse", self.id),
+            source_system: String::new(),
+            source_database: String::new(),
+            slot: name.clone(),
+            publication: name,
+            slot_lsn: Lsn::default(),
+            snapshot: None,
+        }
+    }
+}
+
 pub struct WorkDir {
     path: PathBuf,
     /// An exclusive lock on `lock`, held for the life of a step that writes, so

@@ -20,7 +20,7 @@ async fn operator(url: &str) -> PgConnection {
 }
 
 async fn set_state(url: &str, state: State, name: &str) {
-    control::set(&mut operator(url).await, &state, name, "test").await.unwrap();
+    control::set(&mut operator(url).await, &state, Some(name), "test").await.unwrap();
 }
 
 /// What the server reported about itself, once it reports `until`.
@@ -49,7 +49,7 @@ async fn other_database(app: &TestApp, name: &str) -> (String, sqlx::PgPool) {
     sqlx::migrate!("../migrations").run(&pool).await.unwrap();
     let mut connection = operator(&url).await;
     control::ensure_schema(&mut connection).await.unwrap();
-    control::set(&mut connection, &State::Serving, name, "test").await.unwrap();
+    control::set(&mut connection, &State::Serving, Some(name), "test").await.unwrap();
     (url, pool)
 }
 
@@ -363,4 +363,26 @@ async fn every_endpoint_that_writes_declares_it() {
     assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
     assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM models").await, 1, "the uploader's; the owner deleted theirs");
+}
+
+/// A server stopped as systemd or an autoscaling group stops it (SIGTERM)
+/// leaves the presence table, so that a fence does not wait for it.
+#[tokio::test]
+async fn a_stopped_server_leaves_the_presence_table() {
+    let cluster = tweetgen_pgharness::PgCluster::start().unwrap();
+    let url = cluster.create_database("tweetgen").unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_tweetgen-server"))
+        .env("DATABASE_URL", &url)
+        .env("TWEETGEN__SERVER__PORT", "0")
+        .env_remove("TWEETGEN_DICTIONARY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    presence_until(&url, |report| report.state_seen == "serving").await;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || server.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status}");
+    let present = control::present(&mut operator(&url).await, 60.0).await.unwrap();
+    assert!(present.is_empty(), "{present:?}");
 }
