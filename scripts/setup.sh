@@ -28,6 +28,13 @@ command -v pkg-config >/dev/null || packages+=(pkg-config)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || packages+=(chromium)
 fi
+# The cutover's end-to-end test runs the production topology in network namespaces:
+# iproute2 (ip, tc), nftables for the security groups, haproxy for the load balancer.
+if [ "$purpose" = test ]; then
+  [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || packages+=(iproute2)
+  [ -x /usr/sbin/nft ] || packages+=(nftables)
+  [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
+fi
 # The arm64 release (scripts/package-arm64.sh) and its smoke run under QEMU.
 if [ "$purpose" = test ]; then
   command -v aarch64-linux-gnu-gcc >/dev/null || packages+=(gcc-aarch64-linux-gnu)

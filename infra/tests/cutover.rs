@@ -175,7 +175,9 @@ struct Round {
     /// Seen by the clients: the longest write under way while writes were held.
     cutover_pause: f64,
     rollback_pause: f64,
-    held_added: Vec<f64>,
+    /// What holding added to each write held, in the cutover and in the rollback.
+    cutover_added: Vec<f64>,
+    rollback_added: Vec<f64>,
     failed: usize,
     lost: usize,
 }
@@ -269,7 +271,8 @@ async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, 
     Round {
         cutover_pause: cutover_held.pause,
         rollback_pause: rollback_held.pause,
-        held_added: cutover_held.added.into_iter().chain(rollback_held.added).collect(),
+        cutover_added: cutover_held.added,
+        rollback_added: rollback_held.added,
         failed: failed.len(),
         lost,
     }
@@ -360,44 +363,36 @@ async fn ten_cutovers_and_rollbacks_under_load() {
     let rounds: usize = std::env::var("CUTOVER_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(10);
     let Some(topology) = Topology::start().await else { panic!("the benchmark needs network namespaces (root)") };
     let load = Load::start(&topology, 3);
-    let (mut cutover_pauses, mut rollback_pauses, mut added, mut failed, mut lost) = (vec![], vec![], vec![], 0, 0);
+    let mut measured = Vec::new();
     // Two fleet instances at a time: each round replaces one by a new one on the free host.
     let mut live = ["app1", "app2"];
     let mut free = "app3";
     for round in 1..=rounds {
         let old = live[round % 2];
-        let measured = cutover_and_rollback(&topology, &load, old, free).await;
+        let this = cutover_and_rollback(&topology, &load, old, free).await;
         println!(
             "round {round}: replaced {old} by {free}; writes paused {:.3} s (cutover), {:.3} s (rollback); {} failed, \
              {} lost",
-            measured.cutover_pause, measured.rollback_pause, measured.failed, measured.lost
+            this.cutover_pause, this.rollback_pause, this.failed, this.lost
         );
         live[round % 2] = free;
         free = old;
-        cutover_pauses.push(measured.cutover_pause);
-        rollback_pauses.push(measured.rollback_pause);
-        added.extend(measured.held_added);
-        failed += measured.failed;
-        lost += measured.lost;
+        measured.push(this);
     }
     let attempts = load.stop().await;
-    let quantile = |values: &mut Vec<f64>, q: f64| {
+    let quantiles = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
-        values[((values.len() - 1) as f64 * q).round() as usize]
+        let at = |q: f64| values.get(((values.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0.0);
+        format!("p50 {:.3} s, p99 {:.3} s, max {:.3} s ({} values)", at(0.5), at(0.99), at(1.0), values.len())
     };
-    for (what, values) in [("cutover", &mut cutover_pauses), ("rollback", &mut rollback_pauses)] {
-        println!(
-            "{what} write pause over {rounds} rounds: p50 {:.3} s, p99 {:.3} s, max {:.3} s",
-            quantile(values, 0.5),
-            quantile(values, 0.99),
-            quantile(values, 1.0)
-        );
-    }
-    println!(
-        "held writes: {}; added latency p50 {:.3} s, p99 {:.3} s",
-        added.len(),
-        quantile(&mut added, 0.5),
-        quantile(&mut added, 0.99)
-    );
+    let pauses = |pick: fn(&Round) -> f64| quantiles(measured.iter().map(pick).collect());
+    let added =
+        |pick: fn(&Round) -> &Vec<f64>| quantiles(measured.iter().flat_map(|round| pick(round).clone()).collect());
+    println!("cutover: write pause seen by clients {}", pauses(|round| round.cutover_pause));
+    println!("cutover: latency added to held writes {}", added(|round| &round.cutover_added));
+    println!("rollback after the commit point: write pause {}", pauses(|round| round.rollback_pause));
+    println!("rollback after the commit point: latency added to held writes {}", added(|round| &round.rollback_added));
+    let failed: usize = measured.iter().map(|round| round.failed).sum();
+    let lost: usize = measured.iter().map(|round| round.lost).sum();
     println!("requests: {}; failed: {failed}; acknowledged writes lost: {lost}", attempts.len());
 }

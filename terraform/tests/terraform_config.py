@@ -119,14 +119,20 @@ def _inputs(config: Config, given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def effective_inputs(env: str, submodule: str) -> dict[str, Any]:
-    """The value each input of modules/<submodule> gets in envs/<env>, as far as it is
-    a literal somewhere along envs/<env> -> modules/environment -> modules/<submodule>."""
+def environment_inputs(env: str) -> dict[str, Any]:
+    """The value each input of modules/environment gets in envs/<env>, as far as it
+    is a literal in envs/<env> (its terraform.tfvars, its variables' defaults)."""
     root = environment(env)
     root_values = _inputs(root, tfvars(env))
     call = root.modules["tweetgen"]
+    return _inputs(module("environment"), {key: _resolve(value, root_values) for key, value in call.items()})
+
+
+def effective_inputs(env: str, submodule: str) -> dict[str, Any]:
+    """The value each input of modules/<submodule> gets in envs/<env>, as far as it is
+    a literal somewhere along envs/<env> -> modules/environment -> modules/<submodule>."""
     composition = module("environment")
-    composition_values = _inputs(composition, {key: _resolve(value, root_values) for key, value in call.items()})
+    composition_values = environment_inputs(env)
     inner_call = composition.modules[submodule]
     return _inputs(module(submodule), {key: _resolve(value, composition_values) for key, value in inner_call.items()})
 

@@ -12,6 +12,7 @@ from terraform_config import (
     Unresolved,
     effective_inputs,
     environment,
+    environment_inputs,
     hcl_string_literal,
     load,
     module,
@@ -131,8 +132,11 @@ def test_database_settings_per_environment(env):
 def test_tls_is_forced_by_the_parameter_group():
     database = module("database")
     group = resource(database, "aws_db_parameter_group", "this")
-    parameters = {parameter["name"]: str(parameter["value"]) for parameter in group["parameter"]}
-    assert parameters["rds.force_ssl"] == "1"
+    parameters = {parameter["name"]: parameter for parameter in group["parameter"]}
+    assert str(parameters["rds.force_ssl"]["value"]) == "1"
+    # The rollback's reverse stream: a logical slot on RDS (static, applied at the next reboot).
+    replication = parameters["rds.logical_replication"]
+    assert (str(replication["value"]), replication["apply_method"]) == ("1", "pending-reboot")
     assert db_instance()["parameter_group_name"] == "${aws_db_parameter_group.this.name}"
 
 
@@ -213,7 +217,7 @@ def test_instance_volumes_are_encrypted():
     assert ebs["encrypted"] is True and ebs["volume_type"] == "gp3"
 
 
-def test_instance_profile_reads_only_the_release_the_database_secret_and_the_admin_token():
+def test_instance_profile_reads_only_the_release_and_the_database_secrets():
     app = module("app")
     policy = app.data[("aws_iam_policy_document", "app")]
     grants = sorted((tuple(s["actions"]), str(s["resources"])) for s in policy["statement"])
@@ -222,16 +226,36 @@ def test_instance_profile_reads_only_the_release_the_database_secret_and_the_adm
             ("s3:GetObject",),
             str(["arn:${data.aws_partition.current.partition}:s3:::${var.release_bucket}/${local.release_key}"]),
         ),
-        (("secretsmanager:GetSecretValue",), "${compact([var.database_secret_arn, var.admin_token_secret_arn])}"),
+        (("secretsmanager:GetSecretValue",), "${compact([var.database_secret_arn, var.old_database_secret_arn])}"),
     ]
 
 
-def test_the_admin_endpoints_are_not_reachable_through_the_alb():
-    rule = resource(module("app"), "aws_lb_listener_rule", "no_admin_from_outside")
-    assert rule["listener_arn"] == "${aws_lb_listener.https.arn}"
-    assert block(block(rule, "condition"), "path_pattern")["values"] == ["/admin", "/admin/*"]
-    action = block(rule, "action")
-    assert action["type"] == "fixed-response" and block(action, "fixed_response")["status_code"] == "404"
+def test_servers_reach_the_old_database_only_while_the_move_lasts():
+    app = module("app")
+    rule = resource(app, "aws_vpc_security_group_egress_rule", "app_to_old_database")
+    assert rule["for_each"] == "${toset(var.old_database_cidrs)}" and rule["cidr_ipv4"] == "${each.value}"
+    assert (rule["from_port"], rule["to_port"]) == ("${var.old_database_port}", "${var.old_database_port}")
+    assert app.default("old_database_cidrs") == []
+    # The same networks as those admitted to the database: emptied together after the move.
+    assert module("environment").modules["app"]["old_database_cidrs"] == "${var.migration_source_cidrs}"
+
+
+def test_no_admin_endpoints_and_no_admin_secret():
+    for name in MODULES:
+        config = module(name)
+        assert not config.resources_of_type("aws_lb_listener_rule"), name
+        assert not config.resources_of_type("aws_secretsmanager_secret"), name
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_fleet_follows_the_control_record_and_knows_both_databases(env):
+    settings = module("environment").locals["server_settings"]
+    assert settings["TWEETGEN__DATABASE__NAME"] == "${var.database_name}"
+    assert settings["TWEETGEN__CONTROL__INITIAL_STATE"] == "${var.database_initial_state}"
+    # Prod receives the old host's data: a replica until the cutover opens it.
+    assert environment_inputs(env)["database_initial_state"] == ("replica" if env == "prod" else "serving")
+    # Nothing left to flip after the cutover: the record decides from then on.
+    assert not {"servers_read_only", "schema_from_server"} & environment(env).variables.keys()
 
 
 # --- dns ---------------------------------------------------------------------------
@@ -268,7 +292,16 @@ def test_apex_gets_an_alias_and_a_subdomain_a_cname():
 
 # --- layout and the cutover's contract ---------------------------------------------
 
-CUTOVER_OUTPUTS = {"zone_id", "record_name", "alb_dns_name", "alb_zone_id", "rds_endpoint", "rds_instance_id"}
+CUTOVER_OUTPUTS = {
+    "zone_id",
+    "record_name",
+    "alb_dns_name",
+    "alb_zone_id",
+    "rds_endpoint",
+    "rds_instance_id",
+    "database_name",
+    "old_database_name",
+}
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

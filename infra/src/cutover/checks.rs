@@ -6,7 +6,7 @@
 
 use tweetgen_control::{self as control, Presence, State};
 
-use super::state::CutoverState;
+use super::state::{CutoverState, StateFile};
 use super::{DnsPlan, Plan};
 use crate::dns;
 use crate::migrate::workdir::WorkDir;
@@ -16,7 +16,7 @@ use crate::report::{Check, Status};
 
 pub async fn checks(plan: &Plan, work: &WorkDir) -> anyhow::Result<Vec<Check>> {
     let mut checks = Vec::new();
-    if let Some(step) = CutoverState::load(work)?.last_done() {
+    if let Some(step) = CutoverState::load(work)?.steps.last() {
         // The migration's own checks held when it began; the databases have moved on since.
         checks.push(Check::ok("resuming", format!("after {}", step.name())));
         return Ok(checks);

@@ -49,7 +49,7 @@ use crate::migrate::progress::{self, Row};
 use crate::migrate::sequences;
 use crate::migrate::workdir::WorkDir;
 use crate::pg::{self, Side};
-use state::CutoverState;
+use state::{CutoverState, StateFile};
 
 /// The steps, in order (`Step::ALL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -174,7 +174,7 @@ pub async fn run(plan: &Plan, work: &WorkDir, stop_after: Option<Step>) -> anyho
     let started = Instant::now();
     let mut held_since: Option<Instant> = None;
     for step in Step::ALL {
-        if cutover.is_done(step) {
+        if cutover.steps.is_done(step) {
             log(step.name(), "already done");
             continue;
         }
@@ -216,7 +216,7 @@ pub async fn run(plan: &Plan, work: &WorkDir, stop_after: Option<Step>) -> anyho
         let seconds = began.elapsed().as_secs_f64();
         log(step.name(), format!("done in {}: {detail}", progress::duration(seconds)));
         rows.push(Row { step: step.name().to_string(), seconds, detail });
-        cutover.mark_done(step, seconds);
+        cutover.steps.mark_done(step, seconds);
         cutover.save(work)?;
         if let (Step::Commit, Some(since)) = (step, held_since) {
             let held = since.elapsed().as_secs_f64();

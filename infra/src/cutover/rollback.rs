@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use tweetgen_control::{self as control, State};
 
-use super::state::{CutoverState, RollbackState, RollbackStep};
+use super::state::{CutoverState, RollbackState, RollbackStep, StateFile};
 use super::{fence, log, presence, reverse, Plan, BY};
 use crate::dns;
 use crate::migrate::progress::{self, Row};
@@ -65,7 +65,7 @@ pub async fn rollback(plan: &Plan, work: &WorkDir) -> anyhow::Result<String> {
     let mut rows = Vec::new();
     let steps: &[RollbackStep] = if after_commit { &AFTER_COMMIT } else { &BEFORE_COMMIT };
     for &step in steps {
-        if rollback.is_done(step) {
+        if rollback.steps.is_done(step) {
             log(step.name(), "already done");
             continue;
         }
@@ -119,7 +119,7 @@ pub async fn rollback(plan: &Plan, work: &WorkDir) -> anyhow::Result<String> {
         let seconds = began.elapsed().as_secs_f64();
         log(step.name(), format!("done in {}: {detail}", progress::duration(seconds)));
         rows.push(Row { step: step.name().to_string(), seconds, detail });
-        rollback.mark_done(step, seconds);
+        rollback.steps.mark_done(step, seconds);
         rollback.save(work)?;
     }
     CutoverState::remove(work)?;

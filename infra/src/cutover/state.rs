@@ -9,14 +9,42 @@ use super::Step;
 use crate::dns::Record;
 use crate::migrate::workdir::WorkDir;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct CutoverState {
-    done: Vec<Done<Step>>,
-    /// The name's records before the flip, to put back on rollback.
-    pub dns_before: Option<Vec<Record>>,
-    /// When the commit step began (RFC 3339): from then on the target may hold
-    /// writes the source never saw.
-    pub committed_at: Option<String>,
+/// A state file of the work directory.
+pub trait StateFile: Serialize + DeserializeOwned + Default {
+    const FILE: &'static str;
+
+    fn load(work: &WorkDir) -> anyhow::Result<Self> {
+        match std::fs::read(work.file(Self::FILE)) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn save(&self, work: &WorkDir) -> anyhow::Result<()> {
+        work.write_atomically(Self::FILE, &serde_json::to_vec_pretty(self)?)
+    }
+
+    /// Forgets it (after a rollback: `cutover` may be run again).
+    fn remove(work: &WorkDir) -> anyhow::Result<()> {
+        match std::fs::remove_file(work.file(Self::FILE)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The steps done so far, in order, with when and how long.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "S: Serialize", deserialize = "S: DeserializeOwned"))]
+pub struct Steps<S> {
+    done: Vec<Done<S>>,
+}
+
+impl<S> Default for Steps<S> {
+    fn default() -> Self {
+        Self { done: Vec::new() }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,52 +54,32 @@ struct Done<S> {
     seconds: f64,
 }
 
-fn load<T: DeserializeOwned + Default>(work: &WorkDir, file: &str) -> anyhow::Result<T> {
-    match std::fs::read(work.file(file)) {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-fn done<S: Copy>(step: S, seconds: f64) -> Done<S> {
-    Done { step, at: super::stamp(), seconds }
-}
-
-impl CutoverState {
-    const FILE: &'static str = "cutover.json";
-
-    pub fn load(work: &WorkDir) -> anyhow::Result<Self> {
-        load(work, Self::FILE)
-    }
-
-    pub fn save(&self, work: &WorkDir) -> anyhow::Result<()> {
-        work.write_atomically(Self::FILE, &serde_json::to_vec_pretty(self)?)
-    }
-
-    /// Forgets the cutover (after a rollback): `cutover` may be run again.
-    pub fn remove(work: &WorkDir) -> anyhow::Result<()> {
-        remove(work, Self::FILE)
-    }
-
-    pub fn is_done(&self, step: Step) -> bool {
+impl<S: Copy + PartialEq> Steps<S> {
+    pub fn is_done(&self, step: S) -> bool {
         self.done.iter().any(|done| done.step == step)
     }
 
-    pub fn mark_done(&mut self, step: Step, seconds: f64) {
-        self.done.push(done(step, seconds));
+    pub fn mark_done(&mut self, step: S, seconds: f64) {
+        self.done.push(Done { step, at: super::stamp(), seconds });
     }
 
-    pub fn last_done(&self) -> Option<Step> {
+    pub fn last(&self) -> Option<S> {
         self.done.last().map(|done| done.step)
     }
 }
 
-fn remove(work: &WorkDir, file: &str) -> anyhow::Result<()> {
-    match std::fs::remove_file(work.file(file)) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-        _ => Ok(()),
-    }
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CutoverState {
+    pub steps: Steps<Step>,
+    /// The name's records before the flip, to put back on rollback.
+    pub dns_before: Option<Vec<Record>>,
+    /// When the commit step began (RFC 3339): from then on the target may hold
+    /// writes the source never saw.
+    pub committed_at: Option<String>,
+}
+
+impl StateFile for CutoverState {
+    const FILE: &'static str = "cutover.json";
 }
 
 /// A rollback's steps (see `rollback.rs`).
@@ -107,29 +115,9 @@ impl RollbackStep {
 pub struct RollbackState {
     /// Decided when the rollback began, kept so that a second run goes on the same way.
     pub after_commit: Option<bool>,
-    done: Vec<Done<RollbackStep>>,
+    pub steps: Steps<RollbackStep>,
 }
 
-impl RollbackState {
+impl StateFile for RollbackState {
     const FILE: &'static str = "rollback.json";
-
-    pub fn load(work: &WorkDir) -> anyhow::Result<Self> {
-        load(work, Self::FILE)
-    }
-
-    pub fn save(&self, work: &WorkDir) -> anyhow::Result<()> {
-        work.write_atomically(Self::FILE, &serde_json::to_vec_pretty(self)?)
-    }
-
-    pub fn remove(work: &WorkDir) -> anyhow::Result<()> {
-        remove(work, Self::FILE)
-    }
-
-    pub fn is_done(&self, step: RollbackStep) -> bool {
-        self.done.iter().any(|done| done.step == step)
-    }
-
-    pub fn mark_done(&mut self, step: RollbackStep, seconds: f64) {
-        self.done.push(done(step, seconds));
-    }
 }

@@ -1,18 +1,17 @@
 //! The production topology on one machine, in network namespaces (see
 //! `tweetgen_pgharness::netns`), with firewalls that mirror the security groups:
 //!
-//! | host     | runs                                   | admits                                   |
-//! |----------|----------------------------------------|------------------------------------------|
-//! | `vps`    | the old server (:3000), the source DB  | :3000 from anyone; the DB from `op` and the app hosts (the VPC's NAT, for a rollback) |
-//! | `lb`     | haproxy, standing in for the ALB (:80) | :80 from anyone                          |
-//! | `app1-3` | the new fleet's servers (:3000)        | :3000 from `lb` only                     |
-//! | `rds`    | the target DB                          | the DB from the app hosts, `vps`, `op`   |
-//! | `op`     | tweetgen-infra (migrate, cutover)      | nothing; opens only the two DBs and AWS  |
-//! | `aws`    | moto (Route53, RDS APIs, :5000)        | :5000 from anyone                        |
-//! | `client` | the test's load                        | nothing                                  |
+//! | host     | runs                                         | admits                                 | may open              |
+//! |----------|----------------------------------------------|----------------------------------------|-----------------------|
+//! | `vps`    | the old server (:3000), the source DB, and tweetgen-infra (the runbook runs it there) | :3000 from anyone; the DB from the app hosts (over the VPN, for a rollback) | the target DB and AWS only |
+//! | `lb`     | haproxy, standing in for the ALB (:80)       | :80 from anyone                        | anything              |
+//! | `app1-3` | the new fleet's servers (:3000)              | :3000 from `lb` only                   | anything              |
+//! | `rds`    | the target DB                                | the DB from the app hosts and `vps`    | anything              |
+//! | `aws`    | moto (Route53, RDS APIs, :5000)              | :5000 from anyone                      | anything              |
+//! | `client` | the test's load                              | nothing                                | anything              |
 //!
 //! The link between the VPS and the rest is capped (`tc tbf`). No process can
-//! reach a server's port but through the paths above: the cutover reaches the
+//! reach a fleet server's port but the load balancer: the cutover reaches the
 //! servers only through the databases' control records.
 
 pub mod load;
@@ -185,7 +184,7 @@ impl Topology {
             }
         };
         let mut hosts = HashMap::new();
-        for name in ["vps", "lb", "app1", "app2", "app3", "rds", "op", "aws", "client"] {
+        for name in ["vps", "lb", "app1", "app2", "app3", "rds", "aws", "client"] {
             hosts.insert(name, network.add_host(name).unwrap());
         }
         let address = |name: &str| hosts[name].address;
@@ -205,31 +204,24 @@ impl Topology {
         target.create_database("tweetgen").unwrap();
 
         let firewall = |host: &str, rules: Firewall| network.firewall(&hosts[host], &rules).unwrap();
-        let from_op_and_apps = [address("op")].into_iter().chain(apps);
+        // The old host runs the operator's tool too: it reaches the two databases
+        // (its own over its address, which stays on the host) and AWS, nothing else.
         firewall(
             "vps",
             Firewall {
-                inbound: vec![Allow::from_anyone(SERVER_PORT), Allow::only(source.port(), from_op_and_apps)],
-                outbound: None,
+                inbound: vec![Allow::from_anyone(SERVER_PORT), Allow::only(source.port(), apps)],
+                outbound: Some(vec![
+                    Allow::only(target.port(), [address("rds")]),
+                    Allow::only(MOTO_PORT, [address("aws")]),
+                ]),
             },
         );
         firewall("lb", Firewall { inbound: vec![Allow::from_anyone(80)], outbound: None });
         for app in ["app1", "app2", "app3"] {
             firewall(app, Firewall { inbound: vec![Allow::only(SERVER_PORT, [address("lb")])], outbound: None });
         }
-        let to_rds = apps.into_iter().chain([address("vps"), address("op")]);
+        let to_rds = apps.into_iter().chain([address("vps")]);
         firewall("rds", Firewall { inbound: vec![Allow::only(target.port(), to_rds)], outbound: None });
-        firewall(
-            "op",
-            Firewall {
-                inbound: vec![],
-                outbound: Some(vec![
-                    Allow::only(source.port(), [address("vps")]),
-                    Allow::only(target.port(), [address("rds")]),
-                    Allow::only(MOTO_PORT, [address("aws")]),
-                ]),
-            },
-        );
         firewall("aws", Firewall { inbound: vec![Allow::from_anyone(MOTO_PORT)], outbound: None });
         firewall("client", Firewall::default());
         network.cap(&hosts["vps"], VPS_LINK_MBIT).unwrap();
@@ -405,7 +397,8 @@ impl Topology {
     }
 
     pub fn op_command(&self, args: &[&str]) -> Command {
-        let mut command = self.host("op").command(env!("CARGO_BIN_EXE_tweetgen-infra"));
+        // Where the runbook runs it: on the old host.
+        let mut command = self.host("vps").command(env!("CARGO_BIN_EXE_tweetgen-infra"));
         command.args(args).envs(self.env());
         command
     }

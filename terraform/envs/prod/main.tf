@@ -31,11 +31,9 @@ module "tweetgen" {
   alb_deletion_protection = true
   release_bucket          = var.release_bucket
   release_version         = var.release_version
-  server_settings = {
-    TWEETGEN__DATABASE__MIGRATE = tostring(var.schema_from_server)
-    TWEETGEN__SERVER__READ_ONLY = tostring(var.servers_read_only)
-  }
-  x_client_id = var.x_client_id
+  x_client_id             = var.x_client_id
+  database_initial_state  = var.database_initial_state
+  old_database_secret_arn = var.old_database_secret_arn
 
   db_instance_class = "db.t4g.medium"
   # 500,000 users' models (56 GiB) and a quarter's generations with 10% free;

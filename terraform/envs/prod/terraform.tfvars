@@ -11,8 +11,9 @@ record_name = "tweetgen.example" # the apex: an alias A record
 # false until `tweetgen-infra cutover` has moved the name to the ALB; then true.
 manage_dns_record = false
 
-# While the data moves, the schema comes from the old database, not the servers.
-schema_from_server = false
+# Prod receives the old host's data: its servers only read until the cutover
+# opens the database (this is recorded in the database once; nothing to change after).
+database_initial_state = "replica"
 
 # The old host's network while `tweetgen-infra migrate` runs (reachable over the
 # VPN into the VPC); empty once the migration is over.

@@ -53,20 +53,20 @@ variable "manage_dns_record" {
   type        = bool
 }
 
-variable "schema_from_server" {
-  description = "Whether the servers apply the database migrations at start-up. false while tweetgen-infra migrate copies the old database, schema included, into RDS; true again after the cutover."
-  type        = bool
-  default     = true
+variable "database_initial_state" {
+  description = "\"replica\" when this environment's database will receive a move from the old host (its servers then only read until the cutover opens it), \"serving\" for a fresh one. Read once, when the database has no control record yet."
+  type        = string
+  default     = "serving"
 }
 
-variable "servers_read_only" {
-  description = "Whether the servers start read-only (writes answer 503): true while the new fleet waits for `tweetgen-infra cutover`, which lifts it; false after."
-  type        = bool
-  default     = false
+variable "old_database_secret_arn" {
+  description = "Secrets Manager secret holding the old host's database URL (postgres://…), so that a rollback after the cutover's commit point can take the servers back; null once the move is over."
+  type        = string
+  default     = null
 }
 
 variable "migration_source_cidrs" {
-  description = "The old host's network, admitted to RDS while the data moves; empty afterwards."
+  description = "The old host's network while the move lasts: admitted to RDS (the data moves), and the servers may reach its database (a rollback); empty afterwards."
   type        = list(string)
   default     = []
 }

@@ -92,6 +92,19 @@ resource "aws_vpc_security_group_egress_rule" "app_to_endpoints" {
   cidr_ipv4         = var.vpc_cidr_block
 }
 
+# While the move lasts: a rollback after the cutover's commit point sends the
+# servers to the old host's database (through the VPN that carries the migration).
+resource "aws_vpc_security_group_egress_rule" "app_to_old_database" {
+  for_each = toset(var.old_database_cidrs)
+
+  security_group_id = aws_security_group.app.id
+  description       = "PostgreSQL on the old host, while the move lasts"
+  ip_protocol       = "tcp"
+  from_port         = var.old_database_port
+  to_port           = var.old_database_port
+  cidr_ipv4         = each.value
+}
+
 resource "aws_vpc_security_group_egress_rule" "app_to_database" {
   security_group_id = aws_security_group.app.id
   description       = "PostgreSQL inside the VPC (RDS admits this group only)"
@@ -122,9 +135,9 @@ data "aws_iam_policy_document" "app" {
   }
 
   statement {
-    sid       = "ReadDatabaseCredentialsAndAdminToken"
+    sid       = "ReadDatabaseCredentials"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = compact([var.database_secret_arn, var.admin_token_secret_arn])
+    resources = compact([var.database_secret_arn, var.old_database_secret_arn])
   }
 }
 
@@ -198,7 +211,8 @@ resource "aws_launch_template" "app" {
     release_key         = local.release_key
     app_port            = var.app_port
     database_secret_arn = var.database_secret_arn
-    admin_token_secret  = coalesce(var.admin_token_secret_arn, "")
+    old_database_name   = var.old_database_name
+    old_database_secret = coalesce(var.old_database_secret_arn, "")
     database_host       = var.database_host
     database_port       = var.database_port
     database_name       = var.database_name
@@ -349,31 +363,6 @@ resource "aws_lb_listener" "https" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.app.arn
-  }
-
-  tags = var.tags
-}
-
-# The servers' /admin/ endpoints are for `tweetgen-infra cutover` from inside the
-# network, never from the internet, token or not.
-resource "aws_lb_listener_rule" "no_admin_from_outside" {
-  listener_arn = aws_lb_listener.https.arn
-  priority     = 1
-
-  condition {
-    path_pattern {
-      values = ["/admin", "/admin/*"]
-    }
-  }
-
-  action {
-    type = "fixed-response"
-
-    fixed_response {
-      content_type = "text/plain"
-      message_body = "Not found"
-      status_code  = "404"
-    }
   }
 
   tags = var.tags

@@ -42,3 +42,8 @@ output "instance_role_name" {
   description = "The instances' IAM role."
   value       = aws_iam_role.app.name
 }
+
+output "old_database_name" {
+  description = "What the servers call the old host's database."
+  value       = var.old_database_name
+}

@@ -209,10 +209,36 @@ variable "server_settings" {
   }
 }
 
-variable "admin_token_secret_arn" {
-  description = "Secrets Manager secret holding the servers' admin token (TWEETGEN__ADMIN__TOKEN, read at start-up). null: no /admin/ endpoints."
+variable "old_database_name" {
+  description = "What the servers call the old host's database (database.others.NAME): the name the cutover's control records use."
+  type        = string
+  default     = "vps"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,30}$", var.old_database_name))
+    error_message = "old_database_name: lower-case letters, digits and underscores."
+  }
+}
+
+variable "old_database_secret_arn" {
+  description = "Secrets Manager secret whose string is the old host's database URL (the servers' way back in a rollback after the cutover's commit point). null: the fleet knows no other database."
   type        = string
   default     = null
+}
+
+variable "old_database_cidrs" {
+  description = "The old host's network: the servers may connect to its database port while the move lasts (a rollback sends them there)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "old_database_port" {
+  description = "The old host's PostgreSQL port."
+  type        = number
+  default     = 5432
+  nullable    = false
 }
 
 variable "enable_session_manager" {

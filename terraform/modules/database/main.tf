@@ -46,11 +46,20 @@ resource "aws_vpc_security_group_ingress_rule" "from_migration_source" {
 resource "aws_db_parameter_group" "this" {
   name_prefix = "${var.name}-postgres${local.major_version}-"
   family      = "postgres${local.major_version}"
-  description = "tweetgen on PostgreSQL ${local.major_version}: TLS required"
+  description = "tweetgen on PostgreSQL ${local.major_version}: TLS required, logical replication"
 
   parameter {
     name  = "rds.force_ssl"
     value = "1"
+  }
+
+  # wal_level = logical: the cutover's reverse stream (a rollback after the commit
+  # point loses nothing) reads a logical slot on this instance. Static: it takes
+  # effect at the next reboot, which the runbook makes before the migration.
+  parameter {
+    name         = "rds.logical_replication"
+    value        = "1"
+    apply_method = "pending-reboot"
   }
 
   # Statements slower than a second reach the exported log.

@@ -8,6 +8,11 @@ locals {
     TWEETGEN__SERVER__PUBLIC_URL      = "https://${var.record_name}"
     TWEETGEN__AUTH__CLIENT_ID         = var.x_client_id
     TWEETGEN__MARKOV__CACHE_MAX_BYTES = tostring(var.model_cache_max_bytes)
+    # The control plane: what the servers call this database, and what they record
+    # on it when it has no control record yet ("replica" for a database that will
+    # receive a move: reads only until the cutover opens it).
+    TWEETGEN__DATABASE__NAME         = var.database_name
+    TWEETGEN__CONTROL__INITIAL_STATE = var.database_initial_state
   }
 }
 
@@ -47,7 +52,9 @@ module "app" {
   database_port           = module.database.port
   database_name           = module.database.database_name
   database_secret_arn     = module.database.master_user_secret_arn
-  admin_token_secret_arn  = aws_secretsmanager_secret.admin_token.arn
+  old_database_name       = var.old_database_name
+  old_database_secret_arn = var.old_database_secret_arn
+  old_database_cidrs      = var.migration_source_cidrs
   server_settings         = merge(local.server_settings, var.server_settings == null ? {} : var.server_settings)
   enable_session_manager  = var.enable_session_manager
 }
@@ -80,31 +87,4 @@ module "dns" {
   manage_record = var.manage_dns_record
   alb_dns_name  = module.app.alb_dns_name
   alb_zone_id   = module.app.alb_zone_id
-}
-
-# The servers' admin token (/admin/: read-only mode and the database switch, used by
-# `tweetgen-infra cutover`). Generated once; read by the servers at start-up and by
-# the operator with `aws secretsmanager get-secret-value`.
-data "aws_secretsmanager_random_password" "admin_token" {
-  password_length     = 48
-  exclude_punctuation = true
-}
-
-# trivy:ignore:AVD-AWS-0098 Encrypted with the AWS-managed key, as the RDS master secret: IAM on the secret decides who reads it.
-resource "aws_secretsmanager_secret" "admin_token" {
-  #checkov:skip=CKV_AWS_149:Encrypted with the AWS-managed key, as the RDS master secret; a customer key adds a key policy and cost for no access-control gain (IAM on the secret decides who reads it).
-  #checkov:skip=CKV2_AWS_57:Not rotated automatically: the token is only used during a cutover, and rotating means restarting the fleet; replace it by hand after one.
-  name_prefix             = "${var.name}-admin-token-"
-  description             = "Bearer token of the tweetgen servers' /admin/ endpoints (the cutover)."
-  recovery_window_in_days = 7
-}
-
-resource "aws_secretsmanager_secret_version" "admin_token" {
-  secret_id     = aws_secretsmanager_secret.admin_token.id
-  secret_string = data.aws_secretsmanager_random_password.admin_token.random_password
-
-  lifecycle {
-    # The data source draws a new password at every plan; the first one stays.
-    ignore_changes = [secret_string]
-  }
 }

@@ -86,7 +86,12 @@ output "nat_gateway_public_ips" {
   value       = module.network.nat_gateway_public_ips
 }
 
-output "admin_token_secret_arn" {
-  description = "Secrets Manager secret with the servers' admin token (TWEETGEN_ADMIN_TOKEN for tweetgen-infra cutover)."
-  value       = aws_secretsmanager_secret.admin_token.arn
+output "database_name" {
+  description = "What the servers call this database (TWEETGEN_TARGET_NAME for tweetgen-infra cutover)."
+  value       = var.database_name
+}
+
+output "old_database_name" {
+  description = "What the servers call the old host's database (TWEETGEN_SOURCE_NAME for tweetgen-infra cutover)."
+  value       = module.app.old_database_name
 }

@@ -131,6 +131,42 @@ variable "enable_session_manager" {
   default     = null
 }
 
+# --- the move (tweetgen-infra cutover) ------------------------------------------
+
+variable "database_name" {
+  description = "What the servers call this environment's database (database.name): the name the cutover's control records use."
+  type        = string
+  default     = "rds"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,30}$", var.database_name))
+    error_message = "database_name: lower-case letters, digits and underscores."
+  }
+}
+
+variable "database_initial_state" {
+  description = "What the servers record on a database that has no control record yet: \"serving\" for a fresh environment, \"replica\" for one that will receive a move (reads only until `tweetgen-infra cutover` opens it). Read once: afterwards the record decides, so nothing is left to flip after the cutover."
+  type        = string
+  default     = "serving"
+
+  validation {
+    condition     = contains(["serving", "replica"], var.database_initial_state)
+    error_message = "database_initial_state: serving or replica."
+  }
+}
+
+variable "old_database_name" {
+  description = "What the servers call the old host's database (modules/app)."
+  type        = string
+  default     = null
+}
+
+variable "old_database_secret_arn" {
+  description = "Secrets Manager secret holding the old host's database URL, for a rollback after the commit point (modules/app)."
+  type        = string
+  default     = null
+}
+
 # --- database -----------------------------------------------------------------
 
 variable "migration_source_cidrs" {
