@@ -25,4 +25,4 @@ echo
 cargo build --release -q -p tweetgen-server
 CUTOVER_ROUNDS=$rounds cargo test --release -q -p tweetgen-infra --test cutover -- \
     --ignored ten_cutovers_and_rollbacks_under_load --nocapture --test-threads 1 2>&1 \
-  | grep -E '^(round|cutover|rollback|requests|topology)'
+  | grep -E '^(round|cutover: (write|latency)|rollback after|requests|topology)'

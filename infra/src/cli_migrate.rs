@@ -120,8 +120,10 @@ fn copy_options(databases: &Databases, copy: &CopyArgs) -> anyhow::Result<copy::
 
 async fn run_follow(work: &WorkDir, databases: &Databases, until_caught_up: bool) -> anyhow::Result<ExitCode> {
     let migration = work.existing_migration()?;
-    let follower = follow::Follower::connect(migration, databases.source()?, databases.target()?).await?;
-    follow::run(follower, until_caught_up, &progress::Progress::new()).await?;
+    let (source, target) = (databases.source()?, databases.target()?);
+    let follower = follow::Follower::connect(migration, source, target).await?;
+    let reverse = follow::Reverse::new(work, source, target);
+    follow::run(follower, until_caught_up, &progress::Progress::new(), reverse).await?;
     Ok(ExitCode::SUCCESS)
 }
 

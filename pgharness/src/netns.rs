@@ -214,9 +214,12 @@ impl Host {
         File::open(format!("{NETNS_DIR}/{}", self.netns)).with_context(|| format!("opening namespace {}", self.netns))
     }
 
-    /// `program`, to be run in this host's namespace.
+    /// `program`, to be run in this host's namespace; killed when the thread that
+    /// starts it ends (a test that panics or is killed leaves nothing running in
+    /// a namespace that is gone).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new(program);
+        crate::die_with_parent(&mut command, libc::SIGKILL);
         match self.namespace_file() {
             Ok(namespace) => {
                 // SAFETY: setns is async-signal-safe; it runs in the child between fork and exec.

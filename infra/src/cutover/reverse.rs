@@ -2,8 +2,9 @@
 //! the fenced, caught-up moment when source and target hold the same rows and
 //! before anything is written to the target, applied to the source by the same
 //! follower as the forward stream (its position kept in the source's
-//! `tweetgen_migrate`). A rollback after the commit point drains it into the
-//! source, so every write the target took comes back. Both appliers mark their
+//! `tweetgen_migrate`): `migrate follow` applies it as it comes, and a rollback
+//! after the commit point drains what is left, so every write the target took
+//! comes back, in a moment however long after the commit. Both appliers mark their
 //! transactions with a replication origin and skip the other's, so nothing
 //! applied one way returns the other.
 
@@ -15,17 +16,6 @@ use crate::migrate::follow::Follower;
 use crate::migrate::workdir::{Migration, WorkDir};
 use crate::migrate::{catalog, state};
 use crate::pg::{self, Side};
-
-const FILE: &str = "reverse.json";
-
-/// The reverse stream this work directory started, if any.
-pub fn load(work: &WorkDir) -> anyhow::Result<Option<Migration>> {
-    match std::fs::read(work.file(FILE)) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading {FILE}"))?)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error).with_context(|| format!("reading {FILE}")),
-    }
-}
 
 /// Creates the publication and slot on the target and the stream's state on
 /// the source (unless there), marked as starting from equal databases.
@@ -45,7 +35,7 @@ pub async fn start(plan: &Plan, work: &WorkDir, forward: &Migration) -> anyhow::
         sqlx::query(&statement).execute(&mut target).await.context("publishing the target's tables")?;
     }
     reverse.slot_lsn = ensure_slot(&mut target, &reverse.slot).await?.parse()?;
-    work.write_atomically(FILE, &serde_json::to_vec_pretty(&reverse)?)?;
+    work.save_reverse_stream(&reverse)?;
     let mut source = pg::connect(Side::Source, &plan.source_url).await?;
     state::prepare(&mut source, &reverse.id, &reverse.slot).await?;
     // Nothing to copy: at this moment the source holds every row the target does.
@@ -78,7 +68,7 @@ async fn ensure_slot(target: &mut PgConnection, slot: &str) -> anyhow::Result<St
 
 /// Applies to the source everything the target committed since the stream began.
 pub async fn catch_up(plan: &Plan, work: &WorkDir) -> anyhow::Result<String> {
-    let reverse = load(work)?.context(
+    let reverse = work.reverse_stream()?.context(
         "this work directory started no reverse stream, so the writes the target took since the commit point \
          cannot be brought back: nothing was changed",
     )?;
@@ -87,9 +77,13 @@ pub async fn catch_up(plan: &Plan, work: &WorkDir) -> anyhow::Result<String> {
     super::final_catch_up(follower).await
 }
 
-/// Drops the stream on both sides (after a rollback, or when none is needed).
+/// Drops the stream on both sides (after a rollback, or when none is needed),
+/// between two passes of whoever applies it (`migrate follow` does, after the
+/// commit point, so that a rollback has only the last changes left to apply).
 pub async fn drop(plan: &Plan, work: &WorkDir) -> anyhow::Result<String> {
-    let Some(reverse) = load(work)? else { return Ok("no reverse stream".into()) };
+    let Some(reverse) = work.reverse_stream()? else { return Ok("no reverse stream".into()) };
+    let mut source = pg::connect(Side::Source, &plan.source_url).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(state::APPLY_LOCK).execute(&mut source).await?;
     let mut target = pg::connect(Side::Target, &plan.target_url).await?;
     sqlx::query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1")
         .bind(&reverse.slot)
@@ -99,8 +93,7 @@ pub async fn drop(plan: &Plan, work: &WorkDir) -> anyhow::Result<String> {
     sqlx::query(&format!("DROP PUBLICATION IF EXISTS {}", pg::ident(&reverse.publication)))
         .execute(&mut target)
         .await?;
-    let mut source = pg::connect(Side::Source, &plan.source_url).await?;
+    work.forget_reverse_stream()?;
     state::drop_if_holding(&mut source, &reverse.id).await?;
-    std::fs::remove_file(work.file(FILE))?;
     Ok(format!("dropped {} on the target and its state on the source", reverse.slot))
 }

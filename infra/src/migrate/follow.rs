@@ -30,7 +30,7 @@ use sqlx::{Connection, PgConnection};
 use super::apply::Applier;
 use super::pgoutput::{self, Message};
 use super::state::{self, Applied, APPLY_LOCK};
-use super::workdir::Migration;
+use super::workdir::{Migration, WorkDir};
 use crate::pg::{self, Lsn, Side, SnapshotXids};
 
 /// Changes asked for per peek; whole transactions are always returned.
@@ -332,6 +332,7 @@ pub async fn run(
     mut follower: Follower,
     until_caught_up: bool,
     progress: &super::progress::Progress,
+    mut reverse: Reverse<'_>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let position = follower.position().await?;
@@ -369,6 +370,7 @@ pub async fn run(
         let now = follower.source_position().await?;
         let limit = SourcePosition { insert: now.flush, ..now };
         let pass = follower.catch_up_to(limit).await?;
+        let reversed = reverse.follow(progress).await?;
         transactions += pass.transactions;
         changes += pass.changes;
         if reported.elapsed() > Duration::from_secs(10) {
@@ -378,8 +380,54 @@ pub async fn run(
             ));
             reported = Instant::now();
         }
-        if pass.transactions == 0 {
+        if pass.transactions == 0 && reversed == 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The cutover's reverse stream (target to source), followed beside the forward
+/// one from when the cutover starts it until a rollback is over, so that a
+/// rollback after the commit point has only the last changes left to apply.
+pub struct Reverse<'a> {
+    work: &'a WorkDir,
+    /// The migration's target and source: the reverse stream's source and target.
+    from_url: String,
+    to_url: String,
+    follower: Option<Follower>,
+    looked_at: Option<Instant>,
+}
+
+impl<'a> Reverse<'a> {
+    pub fn new(work: &'a WorkDir, source_url: &str, target_url: &str) -> Self {
+        Self { work, from_url: target_url.into(), to_url: source_url.into(), follower: None, looked_at: None }
+    }
+
+    /// Applies what the reverse stream holds, if there is one; returns how many
+    /// transactions.
+    async fn follow(&mut self, progress: &super::progress::Progress) -> anyhow::Result<u64> {
+        if self.follower.is_none() {
+            if self.looked_at.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return Ok(0);
+            }
+            self.looked_at = Some(Instant::now());
+            let Some(migration) = self.work.reverse_stream()? else { return Ok(0) };
+            // Until the cutover has recorded the stream's start on the source, there is nothing to follow.
+            let Ok(follower) = Follower::connect(migration, &self.from_url, &self.to_url).await else { return Ok(0) };
+            progress.line(format!("following the reverse stream {} too (target to source)", follower.migration.slot));
+            self.follower = Some(follower);
+        }
+        let follower = self.follower.as_mut().expect("connected above");
+        let now = follower.source_position().await?;
+        match follower.catch_up_to(SourcePosition { insert: now.flush, ..now }).await {
+            Ok(pass) => Ok(pass.transactions),
+            // The rollback is over and dropped it.
+            Err(_) if self.work.reverse_stream()?.is_none() => {
+                progress.line("the reverse stream is gone: its rollback is over");
+                self.follower = None;
+                Ok(0)
+            }
+            Err(error) => Err(error.context("following the reverse stream")),
         }
     }
 }

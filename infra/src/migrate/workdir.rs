@@ -65,6 +65,8 @@ pub struct WorkDir {
 }
 
 const MIGRATION_FILE: &str = "migration.json";
+/// The cutover's reverse stream, from its start until a rollback is over.
+const REVERSE_FILE: &str = "reverse.json";
 
 impl WorkDir {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
@@ -133,6 +135,29 @@ impl WorkDir {
 
     pub fn save_migration(&self, migration: &Migration) -> anyhow::Result<()> {
         self.write_atomically(MIGRATION_FILE, &serde_json::to_vec_pretty(migration)?)
+    }
+
+    /// The reverse stream the cutover started here, if one is running.
+    pub fn reverse_stream(&self) -> anyhow::Result<Option<Migration>> {
+        let path = self.file(REVERSE_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    pub fn save_reverse_stream(&self, reverse: &Migration) -> anyhow::Result<()> {
+        self.write_atomically(REVERSE_FILE, &serde_json::to_vec_pretty(reverse)?)
+    }
+
+    pub fn forget_reverse_stream(&self) -> anyhow::Result<()> {
+        match fs::remove_file(self.file(REVERSE_FILE)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
     }
 
     /// Writes a file so that a crash leaves either the old or the new contents.
