@@ -64,20 +64,15 @@ fn failures(attempts: &[Attempt], target_opened: f64) -> Vec<String> {
 
 /// The acknowledged generations that are not on `database` with their text.
 async fn missing_generations(database: &sqlx::PgPool, attempts: &[Attempt]) -> Vec<i64> {
-    let mut missing = Vec::new();
-    for attempt in attempts {
-        if let (Kind::Generate, Outcome::Acknowledged(Some((id, text)))) = (&attempt.kind, &attempt.outcome) {
-            let stored: Option<String> = sqlx::query_scalar("SELECT text FROM generations WHERE id = $1")
-                .bind(id)
-                .fetch_optional(database)
-                .await
-                .unwrap();
-            if stored.as_ref() != Some(text) {
-                missing.push(*id);
-            }
-        }
-    }
-    missing
+    let stored: HashMap<i64, String> =
+        sqlx::query_as("SELECT id, text FROM generations").fetch_all(database).await.unwrap().into_iter().collect();
+    attempts
+        .iter()
+        .filter_map(|attempt| match (&attempt.kind, &attempt.outcome) {
+            (Kind::Generate, Outcome::Acknowledged(Some((id, text)))) if stored.get(id) != Some(text) => Some(*id),
+            _ => None,
+        })
+        .collect()
 }
 
 async fn assert_generations_on(database: &sqlx::PgPool, attempts: &[Attempt]) {
@@ -161,14 +156,14 @@ async fn record(database: &sqlx::PgPool) -> State {
 }
 
 /// Starts a replacement on `new_host` as soon as the cutover fences the target,
-/// and stops the instance on `old_host` (as an autoscaling group replaces one).
+/// and retires the instance on `old_host` (as an autoscaling group replaces one).
 async fn replace_when_fenced(topology: &Topology, old_host: &str, new_host: &str) {
     let target = topology.target_pool().await;
     while record(&target).await == State::Replica {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     topology.start_server(new_host, topology.fleet_config());
-    topology.stop_server(old_host).await;
+    topology.retire(old_host).await;
 }
 
 struct Round {
@@ -266,6 +261,9 @@ async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, 
     let attempts: Vec<Attempt> =
         attempts.into_iter().filter(|attempt| attempt.ended() > versions_before.read.0).collect();
     let failed = failures(&attempts, committed);
+    for failure in &failed {
+        println!("failed: {failure}");
+    }
     let cutover_held = held(&attempts, (fenced, committed));
     let rollback_held = held(&attempts, (target_fenced, source_open));
     Round {

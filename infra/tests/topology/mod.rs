@@ -41,6 +41,11 @@ const SERVER_PORT: u16 = 3000;
 const MOTO_PORT: u16 = 5000;
 /// The VPS's uplink, each way.
 const VPS_LINK_MBIT: u32 = 100;
+/// haproxy's runtime API, in the work directory.
+const BALANCER_SOCKET: &str = "haproxy.sock";
+/// How long a deregistered instance keeps the requests it has before it is
+/// stopped (the target group's deregistration delay, shortened).
+const DEREGISTRATION_DELAY: Duration = Duration::from_millis(500);
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -281,9 +286,31 @@ impl Topology {
         Databases { name: "rds", url: self.target_url(), other: "vps", other_url: self.source_url() }
     }
 
-    /// Starts a server on `host`; returns once it listens.
+    /// Starts a server on `host`; returns once it listens (and, on an app
+    /// host, once the load balancer has it as a target again).
     pub fn start_server(&self, host: &str, databases: Databases) {
         self.start_server_as(host, host, SERVER_PORT, databases);
+        if host.starts_with("app") {
+            self.balancer(&format!("set server fleet/{host} state ready"));
+        }
+    }
+
+    /// Takes the instance on `host` out as an autoscaling group does: the load
+    /// balancer stops sending it requests, the ones it has finish, then SIGTERM.
+    pub async fn retire(&self, host: &str) {
+        self.balancer(&format!("set server fleet/{host} state drain"));
+        tokio::time::sleep(DEREGISTRATION_DELAY).await;
+        self.stop_server(host).await;
+    }
+
+    /// One command of haproxy's runtime API; its answer.
+    fn balancer(&self, command: &str) -> String {
+        use std::io::{Read, Write};
+        let mut socket = std::os::unix::net::UnixStream::connect(self.work.path().join(BALANCER_SOCKET)).unwrap();
+        socket.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
     }
 
     /// Starts a server known to `stop_server` as `key`, on `host` and `port`.
@@ -491,8 +518,8 @@ fn start_moto(host: &Host) -> Process {
 }
 
 /// The ALB's part: health checks on /readyz, round robin over the healthy ones,
-/// and a request whose connection is refused (an instance stopping) tried on
-/// another; nothing else retried.
+/// targets registered and deregistered (its runtime API on `BALANCER_SOCKET`),
+/// and a request whose connection is refused tried on another; nothing else retried.
 fn start_haproxy(host: &Host, apps: &[std::net::Ipv4Addr], dir: &Path) -> Process {
     let servers: String = apps
         .iter()
@@ -500,12 +527,13 @@ fn start_haproxy(host: &Host, apps: &[std::net::Ipv4Addr], dir: &Path) -> Proces
         .map(|(i, address)| format!("    server app{} {address}:{SERVER_PORT} check\n", i + 1))
         .collect();
     let config = format!(
-        "global\n    maxconn 2000\n\
+        "global\n    maxconn 2000\n    stats socket {} mode 600 level admin\n\
          defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n\
          \x20   retries 3\n    option redispatch\n    retry-on conn-failure\n\
          frontend www\n    bind {}:80\n    default_backend fleet\n\
          backend fleet\n    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n\
          \x20   default-server inter 250ms fall 2 rise 1\n{servers}",
+        dir.join(BALANCER_SOCKET).display(),
         host.address
     );
     let path = dir.join("haproxy.cfg");
