@@ -136,11 +136,7 @@ pub struct Prepared {
 impl Prepared {
     /// What `dns prepare` recorded in the work directory, if it ran there.
     pub fn load(work: &crate::migrate::workdir::WorkDir) -> anyhow::Result<Option<Self>> {
-        match std::fs::read(work.file(PREPARED_FILE)) {
-            Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading dns-prepared.json")?)),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error).context("reading dns-prepared.json"),
-        }
+        work.read_json(PREPARED_FILE)
     }
 
     /// When every resolver has dropped what it cached under the old TTL.

@@ -181,6 +181,8 @@ struct Round {
 /// the fleet instance on `old_host` by one on `new_host` during the cutover.
 /// Asserts everything the two promise; returns what the clients saw.
 async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, new_host: &str) -> Round {
+    let began = std::time::Instant::now();
+    let note = |what: &str| eprintln!("round: {what} after {:.1} s", began.elapsed().as_secs_f64());
     let (source, target) = (topology.source_pool().await, topology.target_pool().await);
     let versions_before = model_versions(&source).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -191,6 +193,7 @@ async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, 
         tokio::task::spawn_blocking(move || output.unwrap()).await.unwrap()
     };
     let (_, output) = tokio::join!(replacing, cutover);
+    note("cutover");
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "the cutover failed:\n{}", explain(&output));
     println!("{report}");
@@ -224,6 +227,7 @@ async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, 
     assert_eq!(records.len(), 1, "the old A record went in the same change: {records:?}");
     assert_eq!((records[0].r#type(), records[0].ttl()), (&RrType::Cname, Some(60)));
 
+    note("checks after the cutover");
     // A server started on the old host now, as one restarted would be, finds
     // its configured database moved and follows it before it serves.
     topology.start_server_as("vps-restarted", "vps", 3001, topology.old_host_config());
@@ -236,6 +240,7 @@ async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, 
         tokio::task::spawn_blocking(move || output.unwrap()).await.unwrap()
     };
     let output = rollback.await;
+    note("rollback");
     let rolled_back = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "the rollback failed:\n{}", explain(&output));
     println!("{rolled_back}");
@@ -260,6 +265,7 @@ async fn cutover_and_rollback(topology: &Topology, load: &Load, old_host: &str, 
 
     let attempts: Vec<Attempt> =
         attempts.into_iter().filter(|attempt| attempt.ended() > versions_before.read.0).collect();
+    note("checks after the rollback");
     let failed = failures(&attempts, committed);
     for failure in &failed {
         println!("failed: {failure}");

@@ -14,11 +14,7 @@ pub trait StateFile: Serialize + DeserializeOwned + Default {
     const FILE: &'static str;
 
     fn load(work: &WorkDir) -> anyhow::Result<Self> {
-        match std::fs::read(work.file(Self::FILE)) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(error) => Err(error.into()),
-        }
+        Ok(work.read_json(Self::FILE)?.unwrap_or_default())
     }
 
     fn save(&self, work: &WorkDir) -> anyhow::Result<()> {
@@ -27,10 +23,7 @@ pub trait StateFile: Serialize + DeserializeOwned + Default {
 
     /// Forgets it (after a rollback: `cutover` may be run again).
     fn remove(work: &WorkDir) -> anyhow::Result<()> {
-        match std::fs::remove_file(work.file(Self::FILE)) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-            _ => Ok(()),
-        }
+        work.remove(Self::FILE)
     }
 }
 

@@ -125,18 +125,30 @@ impl Follower {
     /// With `boundary`, applies only transactions that snapshot sees and stops at
     /// the first it does not. Call with the apply lock held.
     pub async fn pass(&mut self, limit: Option<Lsn>, boundary: Option<&SnapshotXids>) -> anyhow::Result<Pass> {
-        // The origin is this session's while it applies: another applier of the
-        // same stream (`follow` beside `cutover`) takes it between passes.
-        sqlx::query("SELECT pg_replication_origin_session_setup($1)")
-            .bind(&self.migration.slot)
-            .execute(&mut self.target)
-            .await
-            .context("marking the applier's transactions with its replication origin")?;
-        let pass = self.pass_marked(limit, boundary).await;
-        let reset = sqlx::query("SELECT pg_replication_origin_session_reset()").execute(&mut self.target).await;
-        let pass = pass?;
-        reset?;
-        Ok(pass)
+        let deadline = Instant::now() + SLOT_RELEASE_WAIT;
+        loop {
+            // The origin is this session's while it applies: another applier of the
+            // same stream (`follow` beside `cutover`) takes it between passes.
+            sqlx::query("SELECT pg_replication_origin_session_setup($1)")
+                .bind(&self.migration.slot)
+                .execute(&mut self.target)
+                .await
+                .context("marking the applier's transactions with its replication origin")?;
+            let pass = self.pass_marked(limit, boundary).await;
+            let reset = sqlx::query("SELECT pg_replication_origin_session_reset()").execute(&mut self.target).await;
+            match pass {
+                // The source's backend of a follower killed mid-pass still reads the
+                // slot until it notices its client is gone; then it lets go.
+                Err(error) if slot_in_use(&error) && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                pass => {
+                    let pass = pass?;
+                    reset?;
+                    return Ok(pass);
+                }
+            }
+        }
     }
 
     async fn pass_marked(&mut self, limit: Option<Lsn>, boundary: Option<&SnapshotXids>) -> anyhow::Result<Pass> {
@@ -291,6 +303,17 @@ impl Follower {
             }
         }
     }
+}
+
+/// How long a pass waits for a slot another session is still reading.
+const SLOT_RELEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// PostgreSQL's "replication slot … is active for PID …" (object_in_use).
+fn slot_in_use(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(database)) if database.code().as_deref() == Some("55006"))
+    })
 }
 
 /// The change concerns only these relations (the ones `OWN_SCHEMAS` hold).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::pg::{Lsn, SnapshotXids};
 
@@ -115,8 +115,9 @@ impl WorkDir {
         self.path.join(name)
     }
 
-    pub fn migration(&self) -> anyhow::Result<Option<Migration>> {
-        let path = self.file(MIGRATION_FILE);
+    /// A JSON file of the directory, if it is there.
+    pub fn read_json<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<Option<T>> {
+        let path = self.file(name);
         match fs::read(&path) {
             Ok(bytes) => {
                 Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?))
@@ -124,6 +125,18 @@ impl WorkDir {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
         }
+    }
+
+    /// Removes a file of the directory, if it is there.
+    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
+        match fs::remove_file(self.file(name)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn migration(&self) -> anyhow::Result<Option<Migration>> {
+        self.read_json(MIGRATION_FILE)
     }
 
     /// The migration this directory holds, or an error saying which step makes one.
@@ -139,14 +152,7 @@ impl WorkDir {
 
     /// The reverse stream the cutover started here, if one is running.
     pub fn reverse_stream(&self) -> anyhow::Result<Option<Migration>> {
-        let path = self.file(REVERSE_FILE);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-        }
+        self.read_json(REVERSE_FILE)
     }
 
     pub fn save_reverse_stream(&self, reverse: &Migration) -> anyhow::Result<()> {
@@ -154,10 +160,7 @@ impl WorkDir {
     }
 
     pub fn forget_reverse_stream(&self) -> anyhow::Result<()> {
-        match fs::remove_file(self.file(REVERSE_FILE)) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
-            _ => Ok(()),
-        }
+        self.remove(REVERSE_FILE)
     }
 
     /// Writes a file so that a crash leaves either the old or the new contents.

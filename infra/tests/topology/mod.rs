@@ -118,20 +118,22 @@ where
     tokio::task::spawn_blocking(move || thread.join().unwrap()).await.unwrap()
 }
 
+/// Fields drop in this order: the processes, then the databases they use, then
+/// the network they all ran on.
 pub struct Topology {
-    /// Held for its namespaces, removed when the topology is dropped.
-    _network: Network,
-    pub hosts: HashMap<&'static str, Host>,
+    pub servers: Mutex<Vec<Server>>,
+    pub follow: Mutex<Option<Process>>,
+    _haproxy: Process,
+    _moto: Process,
     pub source: PgCluster,
     pub target: PgCluster,
     pub work: tempfile::TempDir,
-    pub servers: Mutex<Vec<Server>>,
+    pub hosts: HashMap<&'static str, Host>,
     pub zone_id: String,
-    _moto: Process,
-    _haproxy: Process,
-    pub follow: Mutex<Option<Process>>,
     /// When `migrate copy` finished (wall clock).
     copied_at: f64,
+    /// Held for its namespaces, removed last.
+    _network: Network,
 }
 
 impl Topology {
