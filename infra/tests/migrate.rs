@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use sqlx::postgres::PgPoolOptions;
+use sqlx::Connection;
 use tweetgen_pgharness::{postgres_bin_dir, PgCluster};
 
 struct Pair {
@@ -217,8 +218,14 @@ fn verify_equal(pair: &Pair) {
 async fn a_live_database_moves_with_nothing_lost() {
     let pair = Pair::start(3);
     let writers = Writers::start(&pair, 1).await;
+    // The source is a running service's database: it has its control plane.
+    let mut session = sqlx::PgConnection::connect(&pair.source_url).await.unwrap();
+    tweetgen_control::ensure_schema(&mut session).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let copy = pair.run_ok(&["copy", "--split-tables-larger-than", "4MB", "--jobs", "3"]);
+    let published =
+        pair.source.psql("app", "SELECT string_agg(DISTINCT schemaname, ',') FROM pg_publication_tables").unwrap();
+    assert_eq!(published.trim(), "public", "each database keeps its own control plane");
     assert!(copy.contains("data") && copy.contains("indexes, constraints") && copy.contains("total"), "{copy}");
     let parts: i64 = pair
         .target

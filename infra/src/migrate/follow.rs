@@ -469,27 +469,28 @@ impl NewTables {
             return Ok(());
         }
         self.last_check = Some(Instant::now());
-        let on_source: Vec<String> = super::catalog::tables(&mut follower.source)
-            .await?
-            .into_iter()
-            .map(|table| table.name.to_string())
-            .collect();
+        let on_source = super::catalog::tables(&mut follower.source).await?;
         let on_target: Vec<String> = super::catalog::tables(&mut follower.target)
             .await?
             .into_iter()
             .map(|table| table.name.to_string())
             .collect();
-        let all_tables: bool = sqlx::query_scalar("SELECT puballtables FROM pg_publication WHERE pubname = $1")
+        for table in on_source.into_iter().filter(|table| !on_target.contains(&table.name.to_string())) {
+            let published: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2
+                                AND tablename = $3)",
+            )
             .bind(&follower.migration.publication)
+            .bind(&table.name.schema)
+            .bind(&table.name.name)
             .fetch_one(&mut follower.source)
             .await?;
-        for table in on_source.into_iter().filter(|table| !on_target.contains(table)) {
-            if !all_tables {
+            let table = table.name.to_string();
+            if !published {
                 bail!(
-                    "table {table} was created on the source after the copy began, and the publication lists only \
-                     the tables there were then (the migration user is not a superuser): its rows are not in the \
-                     change stream. Add it: ALTER PUBLICATION {} ADD TABLE {table}; create it on the target, and \
-                     copy its rows",
+                    "table {table} was created on the source after the copy began, outside what the publication \
+                     covers (the tables there were then, or their schemas): its rows are not in the change stream. \
+                     Add it: ALTER PUBLICATION {} ADD TABLE {table}; create it on the target, and copy its rows",
                     follower.migration.publication
                 );
             }

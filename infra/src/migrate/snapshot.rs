@@ -78,17 +78,31 @@ pub async fn ensure_slot(source: &mut PgConnection, migration: &mut Migration, w
     work.save_migration(migration)
 }
 
-/// Every table, present and future, when the user may (superuser); otherwise the
-/// tables there are now, and `follow` watches the catalog for new ones.
+/// What the change stream carries: every table of the user's schemas, present and
+/// future, where the user may (a superuser, PostgreSQL 15 and later: `FOR TABLES IN
+/// SCHEMA`); otherwise the tables there are now, and `follow` watches the catalog
+/// for new ones. Never this tool's or the control plane's schemas: each database
+/// keeps its own. (A superuser on PostgreSQL 13 or 14 gets `FOR ALL TABLES`, whose
+/// control-plane changes the follower drops.)
 async fn create_publication(source: &mut PgConnection, name: &str) -> anyhow::Result<()> {
-    let superuser: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        .fetch_one(&mut *source)
-        .await?;
-    let statement = if superuser {
+    let (superuser, version): (bool, i32) = sqlx::query_as(
+        "SELECT rolsuper, current_setting('server_version_num')::int FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut *source)
+    .await?;
+    let tables = super::catalog::tables(source).await?;
+    let statement = if superuser && version >= 150_000 {
+        let mut schemas: Vec<String> = tables.iter().map(|table| pg::ident(&table.name.schema)).collect();
+        schemas.dedup();
+        if schemas.is_empty() {
+            schemas.push("public".into());
+        }
+        format!("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {}", pg::ident(name), schemas.join(", "))
+    } else if superuser {
         format!("CREATE PUBLICATION {} FOR ALL TABLES", pg::ident(name))
     } else {
-        let tables: Vec<String> = super::catalog::tables(source).await?.iter().map(|t| t.name.to_string()).collect();
-        format!("CREATE PUBLICATION {} FOR TABLE {}", pg::ident(name), tables.join(", "))
+        let names: Vec<String> = tables.iter().map(|table| table.name.to_string()).collect();
+        format!("CREATE PUBLICATION {} FOR TABLE {}", pg::ident(name), names.join(", "))
     };
     sqlx::query(&statement).execute(source).await.with_context(|| format!("creating the publication {name}"))?;
     Ok(())
