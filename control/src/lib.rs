@@ -176,6 +176,20 @@ where
     }
 }
 
+/// What a server's own role needs here, and no more: it reads the record (the
+/// operator's tool, as the owner, writes it) and keeps its presence row. Run by
+/// the owner after `ensure_schema`; granting again changes nothing.
+pub async fn grant_to_servers(connection: &mut PgConnection, role: &str) -> Result<(), Error> {
+    let role = quote_ident(role);
+    let grants = format!(
+        "GRANT USAGE ON SCHEMA {SCHEMA} TO {role};
+         GRANT SELECT ON {SCHEMA}.record TO {role};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON {SCHEMA}.presence TO {role};"
+    );
+    (&mut *connection).execute(grants.as_str()).await?;
+    Ok(())
+}
+
 const UNDEFINED_TABLE: &str = "42P01";
 
 /// The database's record; `None` if it has none (or no control schema yet).
@@ -273,7 +287,8 @@ pub async fn set(connection: &mut PgConnection, state: &State, name: Option<&str
     read(connection).await?.ok_or_else(|| Error::Unreadable("the record vanished after it was written".into()))
 }
 
-fn quote_ident(name: &str) -> String {
+/// An SQL identifier, quoted.
+pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

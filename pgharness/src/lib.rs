@@ -260,6 +260,20 @@ impl PgCluster {
         Ok(())
     }
 
+    /// `role` signs in with its password from anywhere, loopback included, as on a
+    /// managed server: a test then proves that the password it was given works.
+    pub fn require_password(&self, role: &str) -> Result<()> {
+        let hba = self.data_dir.join("pg_hba.conf");
+        let rules = fs::read_to_string(&hba).with_context(|| format!("reading {}", hba.display()))?;
+        let rule = format!("host all {role} all scram-sha-256");
+        if !rules.lines().any(|line| line == rule) {
+            // First: the first matching line decides.
+            fs::write(&hba, format!("{rule}\n{rules}")).with_context(|| format!("writing {}", hba.display()))?;
+            self.psql("postgres", "SELECT pg_reload_conf()")?;
+        }
+        Ok(())
+    }
+
     fn wait_until_ready(&mut self, log_start: u64) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

@@ -73,7 +73,9 @@ pub struct DatabaseSettings {
     /// sessions that may write.
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
-    /// Apply pending migrations at start-up.
+    /// Apply pending migrations at start-up (a server signed in as the database's
+    /// owner, as in development). Off where the servers sign in as their own role
+    /// and `tweetgen-server migrate` prepares the database first.
     pub migrate: bool,
 }
 

@@ -287,7 +287,7 @@ async fn open_session(settings: &DatabaseSettings, name: &str) -> anyhow::Result
 /// The database must hold this server's schema: the last of its migrations
 /// applied, and none unknown to it.
 async fn check_schema(session: &mut PgListener) -> anyhow::Result<()> {
-    let expected = sqlx::migrate!("../migrations").migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    let expected = crate::migrate::MIGRATOR.migrations.iter().map(|m| m.version).max().unwrap_or(0);
     let applied: Option<i64> = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
         .fetch_one(session)
         .await

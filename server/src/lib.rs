@@ -2,6 +2,7 @@
 
 pub mod configuration;
 pub mod control;
+pub mod migrate;
 pub mod routes;
 pub mod seed;
 pub mod startup;

@@ -56,7 +56,10 @@ impl Application {
             // migration, and a fenced one takes no change.
             if db.admission() == Admission::Open {
                 let writes = db.connected().writes.clone();
-                sqlx::migrate!("../migrations").run(&writes).await.context("applying database migrations")?;
+                crate::migrate::MIGRATOR.run(&writes).await.context(
+                    "applying database migrations (servers signed in as the app role leave them to \
+                     `tweetgen-server migrate`: database.migrate = false)",
+                )?;
             } else {
                 tracing::info!(database = %db.connected().name, "not migrating: its control record does not say serving");
             }

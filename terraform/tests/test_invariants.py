@@ -226,7 +226,10 @@ def test_instance_profile_reads_only_the_release_and_the_database_secrets():
             ("s3:GetObject",),
             str(["arn:${data.aws_partition.current.partition}:s3:::${var.release_bucket}/${local.release_key}"]),
         ),
-        (("secretsmanager:GetSecretValue",), "${compact([var.database_secret_arn, var.old_database_secret_arn])}"),
+        (
+            ("secretsmanager:GetSecretValue",),
+            "${compact([var.database_owner_secret_arn, var.database_app_secret_arn, var.old_database_secret_arn])}",
+        ),
     ]
 
 
@@ -240,11 +243,33 @@ def test_servers_reach_the_old_database_only_while_the_move_lasts():
     assert module("environment").modules["app"]["old_database_cidrs"] == "${var.migration_source_cidrs}"
 
 
-def test_no_admin_endpoints_and_no_admin_secret():
+def test_no_admin_endpoints_and_no_secret_but_the_app_roles():
     for name in MODULES:
         config = module(name)
         assert not config.resources_of_type("aws_lb_listener_rule"), name
-        assert not config.resources_of_type("aws_secretsmanager_secret"), name
+        secrets = set(config.resources_of_type("aws_secretsmanager_secret"))
+        assert secrets == ({"app_role"} if name == "database" else set()), name
+
+
+def test_the_servers_sign_in_as_their_own_role_and_its_password_is_in_no_state():
+    database = module("database")
+    version = resource(database, "aws_secretsmanager_secret_version", "app_role")
+    assert "secret_string" not in version, "write-only: the password stays out of plans and state"
+    assert "ephemeral.aws_secretsmanager_random_password.app_role.random_password" in version["secret_string_wo"]
+    assert version["secret_string_wo_version"] == "${var.app_role_password_version}"
+    assert database.default("app_role") == "tweetgen_app"
+    inputs = module("environment").modules["app"]
+    assert inputs["database_app_secret_arn"] == "${module.database.app_role_secret_arn}"
+    assert inputs["database_owner_secret_arn"] == "${module.database.master_user_secret_arn}"
+    user_data = (TERRAFORM_DIR / "modules" / "app" / "templates" / "user-data.sh.tftpl").read_text(encoding="utf-8")
+    # The owner only in the step before the server; the server as the app role, not migrating.
+    steps = re.findall(r"^(ExecStart(?:Pre)?)=(.*)$", user_data, re.M)
+    assert steps == [
+        ("ExecStartPre", "/opt/tweetgen/current/deploy/with-rds-credentials --owner /opt/tweetgen/current/bin/tweetgen-server migrate"),
+        ("ExecStart", ""),
+        ("ExecStart", "/opt/tweetgen/current/deploy/with-rds-credentials /opt/tweetgen/current/bin/tweetgen-server"),
+    ]
+    assert "\nTWEETGEN__DATABASE__MIGRATE=false\n" in user_data
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

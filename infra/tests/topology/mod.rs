@@ -34,6 +34,9 @@ pub const ALB_DNS_NAME: &str = "tweetgen-alb-1234567890.ap-northeast-1.elb.amazo
 pub const ALB_ZONE_ID: &str = "Z14GRHDCWA56QT";
 pub const RDS_INSTANCE: &str = "tweetgen-prod";
 pub const PASSWORD: &str = "not-Sent-0ver-http";
+/// The new fleet's own role on RDS (`tweetgen-server migrate` makes it, as on EC2).
+const APP_ROLE: &str = "tweetgen_app";
+const APP_ROLE_PASSWORD: &str = "the-fleet's-own-password";
 pub const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog\n\
                           my cat likes the warm window\nthe dog likes a long walk";
 pub const USERS: [&str; 3] = ["alice", "bob", "chiyo"];
@@ -316,9 +319,27 @@ impl Topology {
     }
 
     /// Starts a server known to `stop_server` as `key`, on `host` and `port`.
+    /// On an app host, as the EC2 unit does: `tweetgen-server migrate` as the
+    /// owner, then the server as the fleet's own role.
     pub fn start_server_as(&self, key: &str, host: &str, port: u16, databases: Databases) {
-        let Databases { name, url, other, other_url } = databases;
+        let Databases { name, mut url, other, other_url } = databases;
         let on_vps = host == "vps";
+        if !on_vps {
+            let prepared = self
+                .host(host)
+                .command(server_binary())
+                .arg("migrate")
+                .env("DATABASE_URL", &url)
+                .env("TWEETGEN__CONTROL__INITIAL_STATE", "replica")
+                .env("TWEETGEN_APP_ROLE", APP_ROLE)
+                .env("TWEETGEN_APP_ROLE_PASSWORD", APP_ROLE_PASSWORD)
+                .current_dir(workspace())
+                .output()
+                .unwrap();
+            assert!(prepared.status.success(), "migrate on {host}: {}", String::from_utf8_lossy(&prepared.stderr));
+            url = url.replacen(&format!("tweetgen:{PASSWORD}@"), &format!("{APP_ROLE}:{APP_ROLE_PASSWORD}@"), 1);
+            assert!(url.contains(APP_ROLE), "{url}");
+        }
         let mut command = self.host(host).command(server_binary());
         command
             .env("DATABASE_URL", &url)

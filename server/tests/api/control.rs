@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tweetgen_control::{self as control, State};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use tweetgen_server::configuration::Settings;
+
+use crate::helpers::{prepare_as_owner, spawn_app, spawn_app_with, TestApp};
 
 const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
 
@@ -41,16 +43,16 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
 }
 
-/// A second database on the app's cluster with the app's schema, its record
-/// saying `serving` under `name`.
+/// A second database on the app's cluster, prepared as the first (the app's
+/// schema, the app role), its record saying `serving` under `name`: the URL the
+/// servers use, and the owner's pool.
 async fn other_database(app: &TestApp, name: &str) -> (String, sqlx::PgPool) {
     let url = app.cluster.create_database(name).unwrap();
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    sqlx::migrate!("../migrations").run(&pool).await.unwrap();
-    let mut connection = operator(&url).await;
-    control::ensure_schema(&mut connection).await.unwrap();
-    control::set(&mut connection, &State::Serving, Some(name), "test").await.unwrap();
-    (url, pool)
+    let mut settings = Settings::default();
+    settings.database.url = url.clone();
+    let app_url = prepare_as_owner(&settings).await;
+    set_state(&url, State::Serving, name).await;
+    (app_url, sqlx::PgPool::connect(&url).await.unwrap())
 }
 
 #[tokio::test]

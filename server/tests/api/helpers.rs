@@ -5,6 +5,7 @@ use tokio::sync::Mutex;
 use tweetgen_pgharness::PgCluster;
 use tweetgen_server::{
     configuration::{AuthSettings, Settings},
+    migrate::{self, AppRole},
     startup::Application,
     x_standin,
 };
@@ -18,7 +19,10 @@ pub struct TestApp {
     /// a form post sends the browser.
     pub client: Client,
     pub cluster: PgCluster,
+    /// The owner's URL (the test's and the operator's); the servers sign in as
+    /// [`APP_ROLE`] through `app_url`, as in production.
     pub database_url: String,
+    pub app_url: String,
     pub auth: AuthSettings,
     /// Browsers signed in by screen name, each with its own cookie jar.
     signed_in: Mutex<HashMap<String, Client>>,
@@ -39,11 +43,14 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let cluster = PgCluster::start().expect("starting PostgreSQL");
     let database_url = cluster.create_database("tweetgen").unwrap();
+    cluster.require_password(APP_ROLE).unwrap();
     let mut settings = Settings::default();
     settings.database.url = database_url.clone();
     settings.auth = standin_x().await;
     settings.learning.retrain_interval_secs = 0;
     customise(&mut settings);
+    let app_url = prepare_as_owner(&settings).await;
+    settings.database.url = app_url.clone();
     let auth = settings.auth.clone();
     let (application, client) = start(settings).await;
     let address = format!("http://{}", application.address());
@@ -51,7 +58,22 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     // The test's own view of the database: the owner, reading and writing anything.
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(&database_url).unwrap();
     tokio::spawn(application.run_until_stopped());
-    TestApp { address, pool, state, client, cluster, database_url, auth, signed_in: Mutex::default() }
+    TestApp { address, pool, state, client, cluster, database_url, app_url, auth, signed_in: Mutex::default() }
+}
+
+/// The servers' own role, as `tweetgen-server migrate` makes it in production.
+pub const APP_ROLE: &str = "tweetgen_app";
+const APP_ROLE_PASSWORD: &str = "app-role's-password:not@the/owner's";
+
+/// What the deploy runs before the servers start (as the owner: the control
+/// record, migrations, the app role and its grants); the URL the servers then use.
+pub async fn prepare_as_owner(settings: &Settings) -> String {
+    let role = AppRole::new(APP_ROLE, APP_ROLE_PASSWORD).unwrap();
+    migrate::prepare(&settings.database, &settings.control, Some(&role)).await.expect("preparing the database");
+    let mut url = Url::parse(&settings.database.url).unwrap();
+    url.set_username(APP_ROLE).unwrap();
+    url.set_password(Some(APP_ROLE_PASSWORD)).unwrap();
+    url.to_string()
 }
 
 /// The stand-in for X's sign-in on its own loopback port (as X is another host),
@@ -72,6 +94,7 @@ async fn standin_x() -> AuthSettings {
 
 async fn start(mut settings: Settings) -> (Application, Client) {
     settings.database.acquire_timeout_ms = 1_000;
+    settings.database.migrate = false;
     settings.server.port = 0;
     let application = Application::build(settings).await.expect("building the app");
     (application, browser())
@@ -135,7 +158,7 @@ impl TestApp {
 
     pub async fn another_instance_with(&self, customise: impl FnOnce(&mut Settings)) -> Instance {
         let mut settings = Settings::default();
-        settings.database.url = self.database_url.clone();
+        settings.database.url = self.app_url.clone();
         settings.auth = self.auth.clone();
         customise(&mut settings);
         let (application, client) = start(settings).await;

@@ -4,6 +4,7 @@ mod accounts;
 mod archive_upload;
 mod cards;
 mod control;
+mod database_roles;
 mod health;
 mod helpers;
 mod learn_and_generate;

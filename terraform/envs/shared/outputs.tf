@@ -76,6 +76,11 @@ output "rds_master_secret_arn" {
   value       = module.tweetgen.rds_master_secret_arn
 }
 
+output "rds_app_role_secret_arn" {
+  description = "Secrets Manager secret with the servers' own role's credentials."
+  value       = module.tweetgen.rds_app_role_secret_arn
+}
+
 output "rds_parameter_group" {
   description = "The DB parameter group (rds.force_ssl=1)."
   value       = module.tweetgen.rds_parameter_group

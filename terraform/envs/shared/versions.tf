@@ -1,6 +1,7 @@
 terraform {
-  # 1.10: S3 state locking without a DynamoDB table (use_lockfile in backend.hcl).
-  required_version = ">= 1.10, < 2.0"
+  # 1.10: S3 state locking without a DynamoDB table (use_lockfile in backend.hcl);
+  # 1.11: write-only arguments (modules/database).
+  required_version = ">= 1.11, < 2.0"
 
   required_providers {
     aws = {

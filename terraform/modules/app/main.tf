@@ -114,7 +114,7 @@ resource "aws_vpc_security_group_egress_rule" "app_to_database" {
   cidr_ipv4         = var.vpc_cidr_block
 }
 
-# --- Instance profile: read the release and the database secret, nothing else ---
+# --- Instance profile: read the release and the database secrets, nothing else ---
 
 data "aws_iam_policy_document" "assume_ec2" {
   statement {
@@ -137,7 +137,7 @@ data "aws_iam_policy_document" "app" {
   statement {
     sid       = "ReadDatabaseCredentials"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = compact([var.database_secret_arn, var.old_database_secret_arn])
+    resources = compact([var.database_owner_secret_arn, var.database_app_secret_arn, var.old_database_secret_arn])
   }
 }
 
@@ -210,7 +210,8 @@ resource "aws_launch_template" "app" {
     release_bucket      = var.release_bucket
     release_key         = local.release_key
     app_port            = var.app_port
-    database_secret_arn = var.database_secret_arn
+    owner_secret_arn    = var.database_owner_secret_arn
+    app_secret_arn      = var.database_app_secret_arn
     old_database_name   = var.old_database_name
     old_database_secret = coalesce(var.old_database_secret_arn, "")
     database_host       = var.database_host

@@ -192,8 +192,13 @@ variable "database_name" {
   type        = string
 }
 
-variable "database_secret_arn" {
-  description = "Secrets Manager secret with the database username and password (RDS-managed); the instances may read only this one."
+variable "database_owner_secret_arn" {
+  description = "Secrets Manager secret with the owner's username and password (RDS-managed): read only by the migrate step before each server start, never by the server."
+  type        = string
+}
+
+variable "database_app_secret_arn" {
+  description = "Secrets Manager secret with the servers' own role's username and password (modules/database)."
   type        = string
 }
 

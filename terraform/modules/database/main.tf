@@ -168,3 +168,36 @@ resource "aws_secretsmanager_secret_rotation" "master_password" {
     automatically_after_days = var.password_rotation_days
   }
 }
+
+# --- The servers' own role ---------------------------------------------------------
+# tweetgen-server migrate (as the master user, before each server start) creates the
+# role from this secret and grants it rows of the app's tables and its presence row,
+# nothing else; the servers sign in as it (deploy/with-rds-credentials). The password
+# is made by Secrets Manager and written only into the secret: an ephemeral value and a
+# write-only argument, so it is in no plan and no state. A new password: raise
+# app_role_password_version; each server takes it at its next restart
+# (tweetgen-rotation.timer restarts them within ten minutes).
+ephemeral "aws_secretsmanager_random_password" "app_role" {
+  password_length = 40
+  # Printable ASCII with nothing to quote: the role's password must be (server/src/migrate.rs).
+  exclude_punctuation = true
+}
+
+# trivy:ignore:AVD-AWS-0098 Encrypted with the AWS-managed key, as the RDS-managed master secret is; no customer key is kept for this service.
+resource "aws_secretsmanager_secret" "app_role" {
+  #checkov:skip=CKV2_AWS_57:Rotated by raising app_role_password_version (the servers restart to take it); a rotation Lambda would need the master password and a route to the database.
+  #checkov:skip=CKV_AWS_149:Encrypted with the AWS-managed key, as the RDS-managed master secret is; no customer key is kept for this service.
+  name_prefix             = "${var.name}-app-role-"
+  description             = "The servers' database role (${var.app_role}): username and password."
+  recovery_window_in_days = 7
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "app_role" {
+  secret_id = aws_secretsmanager_secret.app_role.id
+  secret_string_wo = jsonencode({
+    username = var.app_role
+    password = ephemeral.aws_secretsmanager_random_password.app_role.random_password
+  })
+  secret_string_wo_version = var.app_role_password_version
+}

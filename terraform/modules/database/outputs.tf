@@ -29,7 +29,7 @@ output "master_username" {
 }
 
 output "master_user_secret_arn" {
-  description = "Secrets Manager secret holding the master user's username and password (rotated by RDS)."
+  description = "Secrets Manager secret holding the master user's username and password (rotated by RDS): for migrations and the operator's tools, not the servers."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
 }
 
@@ -41,4 +41,11 @@ output "parameter_group_name" {
 output "security_group_id" {
   description = "The database's security group."
   value       = aws_security_group.database.id
+}
+
+output "app_role_secret_arn" {
+  description = "Secrets Manager secret holding the servers' role's username and password."
+  value       = aws_secretsmanager_secret.app_role.arn
+  # Its version exists before any server reads it.
+  depends_on = [aws_secretsmanager_secret_version.app_role]
 }

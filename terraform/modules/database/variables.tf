@@ -143,6 +143,30 @@ variable "master_username" {
   }
 }
 
+variable "app_role" {
+  description = "The role the servers sign in as (tweetgen-server migrate creates it with exactly the privileges they use); the master user runs only the migrations."
+  type        = string
+  default     = "tweetgen_app"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.app_role)) && var.app_role != var.master_username && !startswith(var.app_role, "rds")
+    error_message = "app_role: a lowercase PostgreSQL identifier, not the master user and not an rds name."
+  }
+}
+
+variable "app_role_password_version" {
+  description = "Raise by one to give the app role a new password (written to its secret; the servers take it as they restart)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.app_role_password_version >= 1 && floor(var.app_role_password_version) == var.app_role_password_version
+    error_message = "app_role_password_version: a whole number from 1."
+  }
+}
+
 variable "password_rotation_days" {
   description = "How often RDS rotates the master password (the servers restart on their own to pick it up)."
   type        = number

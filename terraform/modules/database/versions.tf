@@ -1,6 +1,7 @@
 terraform {
-  # 1.9: validations may refer to other variables.
-  required_version = ">= 1.9, < 2.0"
+  # 1.9: validations may refer to other variables; 1.11: ephemeral values and write-only
+  # arguments (the app role's password stays out of plans and state).
+  required_version = ">= 1.11, < 2.0"
 
   required_providers {
     aws = {

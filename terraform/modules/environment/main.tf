@@ -32,31 +32,32 @@ module "network" {
 module "app" {
   source = "../app"
 
-  name                    = var.name
-  vpc_id                  = module.network.vpc_id
-  vpc_cidr_block          = module.network.vpc_cidr_block
-  public_subnet_ids       = module.network.public_subnet_ids
-  app_subnet_ids          = module.network.app_subnet_ids
-  s3_prefix_list_id       = module.network.s3_prefix_list_id
-  log_bucket_id           = module.network.log_bucket_id
-  instance_types          = var.instance_types
-  min_size                = var.min_size
-  max_size                = var.max_size
-  target_cpu_utilization  = var.target_cpu_utilization
-  certificate_arn         = var.certificate_arn
-  alb_ingress_cidrs       = var.alb_ingress_cidrs
-  alb_deletion_protection = var.alb_deletion_protection
-  release_bucket          = var.release_bucket
-  release_version         = var.release_version
-  database_host           = module.database.endpoint
-  database_port           = module.database.port
-  database_name           = module.database.database_name
-  database_secret_arn     = module.database.master_user_secret_arn
-  old_database_name       = var.old_database_name
-  old_database_secret_arn = var.old_database_secret_arn
-  old_database_cidrs      = var.migration_source_cidrs
-  server_settings         = merge(local.server_settings, var.server_settings == null ? {} : var.server_settings)
-  enable_session_manager  = var.enable_session_manager
+  name                      = var.name
+  vpc_id                    = module.network.vpc_id
+  vpc_cidr_block            = module.network.vpc_cidr_block
+  public_subnet_ids         = module.network.public_subnet_ids
+  app_subnet_ids            = module.network.app_subnet_ids
+  s3_prefix_list_id         = module.network.s3_prefix_list_id
+  log_bucket_id             = module.network.log_bucket_id
+  instance_types            = var.instance_types
+  min_size                  = var.min_size
+  max_size                  = var.max_size
+  target_cpu_utilization    = var.target_cpu_utilization
+  certificate_arn           = var.certificate_arn
+  alb_ingress_cidrs         = var.alb_ingress_cidrs
+  alb_deletion_protection   = var.alb_deletion_protection
+  release_bucket            = var.release_bucket
+  release_version           = var.release_version
+  database_host             = module.database.endpoint
+  database_port             = module.database.port
+  database_name             = module.database.database_name
+  database_owner_secret_arn = module.database.master_user_secret_arn
+  database_app_secret_arn   = module.database.app_role_secret_arn
+  old_database_name         = var.old_database_name
+  old_database_secret_arn   = var.old_database_secret_arn
+  old_database_cidrs        = var.migration_source_cidrs
+  server_settings           = merge(local.server_settings, var.server_settings == null ? {} : var.server_settings)
+  enable_session_manager    = var.enable_session_manager
 }
 
 module "database" {

@@ -72,8 +72,13 @@ output "rds_database_name" {
 }
 
 output "rds_master_secret_arn" {
-  description = "Secrets Manager secret with the master user's credentials."
+  description = "Secrets Manager secret with the master user's credentials (the owner: migrations and tweetgen-infra)."
   value       = module.database.master_user_secret_arn
+}
+
+output "rds_app_role_secret_arn" {
+  description = "Secrets Manager secret with the servers' own role's credentials."
+  value       = module.database.app_role_secret_arn
 }
 
 output "rds_parameter_group" {
