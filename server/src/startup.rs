@@ -93,6 +93,7 @@ impl Application {
 
         let mut auth = settings.auth.clone();
         if auth.standin {
+            standin_only_on_loopback(address, &public_url)?;
             tracing::warn!("auth.standin: signing in against the built-in stand-in for X, not X itself");
             auth = standin_settings(auth, &public_url, address);
         }
@@ -106,7 +107,8 @@ impl Application {
         };
         let mut router = router(leptos_options, state.clone(), sign_in, body_limits);
         if auth.standin {
-            router = router.nest("/standin-x", x_standin::router(&auth.client_id));
+            let callback = x_standin::RedirectUris::Exactly(vec![format!("{public_url}/auth/callback")]);
+            router = router.nest("/standin-x", x_standin::router(&auth.client_id, callback));
         }
         Ok(Self { listener, router, state, control, stop })
     }
@@ -130,13 +132,30 @@ impl Application {
     }
 }
 
+/// Whoever reaches the stand-in signs in under any name (and as that name's X
+/// id, which owns a real user's data): it is served only by a server that
+/// listens on loopback alone, for a public address on loopback over plain HTTP.
+fn standin_only_on_loopback(address: SocketAddr, public_url: &str) -> anyhow::Result<()> {
+    let public = oauth2::url::Url::parse(public_url).context("server.public_url")?;
+    let public_on_loopback = match public.host() {
+        Some(oauth2::url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(oauth2::url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(oauth2::url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    anyhow::ensure!(
+        address.ip().is_loopback() && public.scheme() == "http" && public_on_loopback,
+        "auth.standin is for development and tests on one machine: the server must listen on loopback \
+         (server.host 127.0.0.1, not {}) and server.public_url be http:// on loopback (not {public_url}). \
+         Anyone who reaches the stand-in signs in under any name",
+        address.ip()
+    );
+    Ok(())
+}
+
 /// Points sign-in at the stand-in served by this same server: the browser goes
 /// to the public address, the server calls itself on the bound one.
-fn standin_settings(auth: AuthSettings, public_url: &str, address: SocketAddr) -> AuthSettings {
-    let own = match address.ip().is_unspecified() {
-        true => SocketAddr::from(([127, 0, 0, 1], address.port())),
-        false => address,
-    };
+fn standin_settings(auth: AuthSettings, public_url: &str, own: SocketAddr) -> AuthSettings {
     let client_id = if auth.client_id.is_empty() { "tweetgen-standin".to_string() } else { auth.client_id };
     AuthSettings {
         client_id,

@@ -3,9 +3,15 @@
 //! (`/i/oauth2/authorize`, where you pick any screen name), the token endpoint
 //! (`/2/oauth2/token`, which insists on PKCE S256, single-use codes and the same
 //! redirect URI) and `/2/users/me`. State is in memory: one stand-in serves all.
+//!
+//! Invariant: it sends codes only to the redirect URIs it was given (as X sends
+//! them only to an app's registered callbacks), and it holds at most
+//! `MAX_ENTRIES` codes and tokens, each for a short while. In the app it is served
+//! only on loopback (`startup`): anyone who reaches it signs in as anyone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::{Query, State},
@@ -21,9 +27,47 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tweetgen_app::api::is_valid_screen_name;
 
+/// Codes and tokens kept at most, each; the oldest go first.
+const MAX_ENTRIES: usize = 1_000;
+/// X's codes live 30 seconds; its tokens two hours (this one's: one).
+const CODE_LIFETIME: Duration = Duration::from_secs(30);
+const TOKEN_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// Where codes may be sent.
+#[derive(Clone, Debug)]
+pub enum RedirectUris {
+    /// These, exactly (an app's registered callbacks).
+    Exactly(Vec<String>),
+    /// `http://` on a loopback address, path `/auth/callback`: the tests' servers
+    /// on ports picked as they start.
+    LoopbackCallbacks,
+}
+
+impl RedirectUris {
+    fn allow(&self, uri: &str) -> bool {
+        match self {
+            RedirectUris::Exactly(registered) => registered.iter().any(|registered| registered == uri),
+            RedirectUris::LoopbackCallbacks => Url::parse(uri).is_ok_and(|url| {
+                let loopback = match url.host() {
+                    Some(oauth2::url::Host::Ipv4(address)) => address.is_loopback(),
+                    Some(oauth2::url::Host::Ipv6(address)) => address.is_loopback(),
+                    Some(oauth2::url::Host::Domain(name)) => name == "localhost",
+                    None => false,
+                };
+                url.scheme() == "http" && loopback && url.path() == "/auth/callback"
+            }),
+        }
+    }
+}
+
 /// The routes, relative to where they are mounted (`/standin-x` in the app).
-pub fn router(client_id: &str) -> Router {
-    let state = Arc::new(Standin { client_id: client_id.to_string(), ..Standin::default() });
+pub fn router(client_id: &str, redirect_uris: RedirectUris) -> Router {
+    let state = Arc::new(Standin {
+        client_id: client_id.to_string(),
+        redirect_uris,
+        codes: Mutex::default(),
+        tokens: Mutex::default(),
+    });
     Router::new()
         .route("/i/oauth2/authorize", get(authorization_page).post(authorize))
         .route("/2/oauth2/token", post(token))
@@ -31,11 +75,47 @@ pub fn router(client_id: &str) -> Router {
         .with_state(state)
 }
 
-#[derive(Default)]
 struct Standin {
     client_id: String,
-    codes: Mutex<HashMap<String, Grant>>,
-    tokens: Mutex<HashMap<String, Account>>,
+    redirect_uris: RedirectUris,
+    codes: Mutex<Expiring<Grant>>,
+    tokens: Mutex<Expiring<Account>>,
+}
+
+/// A map whose entries expire, and that drops its oldest beyond `MAX_ENTRIES`.
+struct Expiring<T> {
+    entries: HashMap<String, (Instant, T)>,
+}
+
+impl<T> Default for Expiring<T> {
+    fn default() -> Self {
+        Self { entries: HashMap::new() }
+    }
+}
+
+impl<T> Expiring<T> {
+    fn insert(&mut self, key: String, value: T, lifetime: Duration) {
+        let now = Instant::now();
+        self.entries.retain(|_, (expires, _)| *expires > now);
+        if self.entries.len() >= MAX_ENTRIES {
+            let oldest = self.entries.iter().min_by_key(|(_, (expires, _))| *expires).map(|(key, _)| key.clone());
+            oldest.map(|key| self.entries.remove(&key));
+        }
+        self.entries.insert(key, (now + lifetime, value));
+    }
+
+    fn get(&self, key: &str) -> Option<&T> {
+        self.entries.get(key).filter(|(expires, _)| *expires > Instant::now()).map(|(_, value)| value)
+    }
+
+    fn remove(&mut self, key: &str) -> Option<T> {
+        self.entries.remove(key).filter(|(expires, _)| *expires > Instant::now()).map(|(_, value)| value)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 /// What an authorization code was issued for.
@@ -84,8 +164,8 @@ impl Standin {
         if request.code_challenge_method != "S256" || request.code_challenge.is_empty() {
             return Err("PKCE with code_challenge_method=S256 is required");
         }
-        if Url::parse(&request.redirect_uri).is_err() {
-            return Err("redirect_uri is not a URL");
+        if !self.redirect_uris.allow(&request.redirect_uri) {
+            return Err("redirect_uri is not one registered for this client");
         }
         Ok(())
     }
@@ -158,7 +238,7 @@ async fn authorize(State(standin): State<Arc<Standin>>, Form(decision): Form<Dec
         Account { username: decision.username.clone(), protected: decision.protected.as_deref() == Some("true") };
     let grant =
         Grant { redirect_uri: request.redirect_uri.clone(), code_challenge: request.code_challenge.clone(), account };
-    standin.codes.lock().expect("not poisoned").insert(code.clone(), grant);
+    standin.codes.lock().expect("not poisoned").insert(code.clone(), grant, CODE_LIFETIME);
     redirect.query_pairs_mut().append_pair("state", &request.state).append_pair("code", &code);
     Redirect::to(redirect.as_str()).into_response()
 }
@@ -186,7 +266,7 @@ async fn token(State(standin): State<Arc<Standin>>, headers: HeaderMap, Form(req
     }
     // Single use: removed whether or not the rest checks out.
     let Some(grant) = standin.codes.lock().expect("not poisoned").remove(&request.code) else {
-        return invalid("invalid_grant", "unknown or used authorization code");
+        return invalid("invalid_grant", "unknown, used or expired authorization code");
     };
     if grant.redirect_uri != request.redirect_uri {
         return invalid("invalid_grant", "redirect_uri differs from the authorization request");
@@ -195,7 +275,7 @@ async fn token(State(standin): State<Arc<Standin>>, headers: HeaderMap, Form(req
         return invalid("invalid_grant", "code_verifier does not match code_challenge");
     }
     let access_token = random_token();
-    standin.tokens.lock().expect("not poisoned").insert(access_token.clone(), grant.account);
+    standin.tokens.lock().expect("not poisoned").insert(access_token.clone(), grant.account, TOKEN_LIFETIME);
     Json(json!({
         "token_type": "bearer",
         "access_token": access_token,
@@ -237,4 +317,40 @@ fn random_token() -> String {
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_tokens_expire_and_never_exceed_the_bound() {
+        let mut map = Expiring::default();
+        for number in 0..MAX_ENTRIES + 50 {
+            map.insert(number.to_string(), number, Duration::from_secs(60));
+        }
+        assert_eq!(map.len(), MAX_ENTRIES);
+        assert_eq!(map.get("0"), None, "the oldest went first");
+        assert_eq!(map.get(&(MAX_ENTRIES + 49).to_string()), Some(&(MAX_ENTRIES + 49)));
+        map.insert("brief".into(), 1, Duration::ZERO);
+        assert_eq!(map.remove("brief"), None, "expired");
+    }
+
+    #[test]
+    fn codes_go_only_to_registered_callbacks() {
+        let registered = RedirectUris::Exactly(vec!["http://10.0.0.2:3000/auth/callback".into()]);
+        assert!(registered.allow("http://10.0.0.2:3000/auth/callback"));
+        assert!(!registered.allow("http://10.0.0.2:3000/auth/callback?x"));
+        let loopback = RedirectUris::LoopbackCallbacks;
+        assert!(loopback.allow("http://127.0.0.1:4000/auth/callback"));
+        assert!(loopback.allow("http://localhost:4000/auth/callback"));
+        for elsewhere in [
+            "https://evil.example/auth/callback",
+            "http://127.0.0.1.evil.example/auth/callback",
+            "http://127.0.0.1:4000/elsewhere",
+            "javascript:alert(1)",
+        ] {
+            assert!(!loopback.allow(elsewhere), "{elsewhere}");
+        }
+    }
 }

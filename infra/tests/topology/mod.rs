@@ -3,11 +3,11 @@
 //!
 //! | host     | runs                                         | admits                                 | may open              |
 //! |----------|----------------------------------------------|----------------------------------------|-----------------------|
-//! | `vps`    | the old server (:3000), the source DB, and tweetgen-infra (the runbook runs it there) | :3000 from anyone; the DB from the app hosts (over the VPN, for a rollback) | the target DB and AWS only |
+//! | `vps`    | the old server (:3000), the source DB, and tweetgen-infra (the runbook runs it there) | :3000 from anyone; the DB from the app hosts (over the VPN, for a rollback) | the target DB, AWS and X only |
 //! | `lb`     | haproxy, standing in for the ALB (:80)       | :80 from anyone                        | anything              |
 //! | `app1-3` | the new fleet's servers (:3000)              | :3000 from `lb` only                   | anything              |
 //! | `rds`    | the target DB                                | the DB from the app hosts and `vps`    | anything              |
-//! | `aws`    | moto (Route53, RDS APIs, :5000)              | :5000 from anyone                      | anything              |
+//! | `aws`    | the internet's APIs: moto (Route53, RDS, :5000), X's sign-in (the stand-in, :5001) | :5000, :5001 from anyone | anything |
 //! | `client` | the test's load                              | nothing                                | anything              |
 //!
 //! The link between the VPS and the rest is capped (`tc tbf`). No process can
@@ -42,6 +42,8 @@ pub const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log y
 pub const USERS: [&str; 3] = ["alice", "bob", "chiyo"];
 const SERVER_PORT: u16 = 3000;
 const MOTO_PORT: u16 = 5000;
+const X_PORT: u16 = 5001;
+const X_CLIENT_ID: &str = "tweetgen-topology";
 /// The VPS's uplink, each way.
 const VPS_LINK_MBIT: u32 = 100;
 /// haproxy's runtime API, in the work directory.
@@ -128,6 +130,8 @@ pub struct Topology {
     pub follow: Mutex<Option<Process>>,
     _haproxy: Process,
     _moto: Process,
+    /// Stops X's stand-in when dropped.
+    _x: tokio::sync::oneshot::Sender<()>,
     pub source: PgCluster,
     pub target: PgCluster,
     pub work: tempfile::TempDir,
@@ -223,6 +227,7 @@ impl Topology {
                 outbound: Some(vec![
                     Allow::only(target.port(), [address("rds")]),
                     Allow::only(MOTO_PORT, [address("aws")]),
+                    Allow::only(X_PORT, [address("aws")]),
                 ]),
             },
         );
@@ -232,13 +237,17 @@ impl Topology {
         }
         let to_rds = apps.into_iter().chain([address("vps")]);
         firewall("rds", Firewall { inbound: vec![Allow::only(target.port(), to_rds)], outbound: None });
-        firewall("aws", Firewall { inbound: vec![Allow::from_anyone(MOTO_PORT)], outbound: None });
+        firewall(
+            "aws",
+            Firewall { inbound: vec![Allow::from_anyone(MOTO_PORT), Allow::from_anyone(X_PORT)], outbound: None },
+        );
         firewall("client", Firewall::default());
         network.cap(&hosts["vps"], VPS_LINK_MBIT).unwrap();
 
         note("hosts, firewalls and databases");
         let moto = start_moto(&hosts["aws"]);
-        note("moto");
+        let x = start_x(&hosts["aws"], format!("http://{}:{SERVER_PORT}/auth/callback", address("vps")));
+        note("moto, X");
         let work = tempfile::tempdir().unwrap();
         let haproxy = start_haproxy(&hosts["lb"], &apps, work.path());
         let mut topology = Topology {
@@ -250,6 +259,7 @@ impl Topology {
             servers: Mutex::new(Vec::new()),
             zone_id: String::new(),
             _moto: moto,
+            _x: x,
             _haproxy: haproxy,
             follow: Mutex::new(None),
             copied_at: 0.0,
@@ -350,7 +360,7 @@ impl Topology {
             .env("TWEETGEN__SERVER__HOST", "0.0.0.0")
             .env("TWEETGEN__SERVER__PORT", port.to_string())
             .env("TWEETGEN__SERVER__PUBLIC_URL", self.url(if on_vps { "vps" } else { "lb" }))
-            .env("TWEETGEN__AUTH__STANDIN", on_vps.to_string())
+            .envs(self.sign_in_with_x(on_vps))
             .env("TWEETGEN__LEARNING__RETRAIN_INTERVAL_SECS", "0")
             .env("TWEETGEN__LOG__FORMAT", "json")
             .env("TWEETGEN__LOG__FILTER", "info")
@@ -376,6 +386,21 @@ impl Topology {
             }
         });
         self.servers.lock().unwrap().push(Server { name: key.to_string(), process: Process(child), errors });
+    }
+
+    /// The old host's server signs people in with X (the stand-in on `aws`); the
+    /// new fleet's, in this test, signs nobody in.
+    fn sign_in_with_x(&self, on_vps: bool) -> Vec<(&'static str, String)> {
+        if !on_vps {
+            return Vec::new();
+        }
+        let x = format!("http://{}:{X_PORT}", self.host("aws").address);
+        vec![
+            ("TWEETGEN__AUTH__CLIENT_ID", X_CLIENT_ID.to_string()),
+            ("TWEETGEN__AUTH__AUTHORIZE_URL", format!("{x}/i/oauth2/authorize")),
+            ("TWEETGEN__AUTH__TOKEN_URL", format!("{x}/2/oauth2/token")),
+            ("TWEETGEN__AUTH__USER_URL", format!("{x}/2/users/me?user.fields=protected")),
+        ]
     }
 
     /// SIGTERMs the server started as `key` and waits until it has exited.
@@ -524,6 +549,28 @@ impl Topology {
     }
 }
 
+/// X's sign-in as the old host meets it on the internet: the stand-in on the
+/// `aws` host, sending codes only to the old host's callback.
+fn start_x(host: &Host, callback: String) -> tokio::sync::oneshot::Sender<()> {
+    use tweetgen_server::x_standin;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let inside = host.clone();
+    std::thread::spawn(move || {
+        inside.enter().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("0.0.0.0", X_PORT)).await.unwrap();
+            let router = x_standin::router(X_CLIENT_ID, x_standin::RedirectUris::Exactly(vec![callback]));
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            axum::serve(listener, router).with_graceful_shutdown(stopped).await.unwrap();
+        });
+    });
+    wait_for_port(host, X_PORT, "X's stand-in");
+    stop
+}
+
 fn start_moto(host: &Host) -> Process {
     let binary = std::env::var_os("TWEETGEN_MOTO_SERVER")
         .map(PathBuf::from)
@@ -660,6 +707,13 @@ pub fn browser() -> Client {
     Client::builder().redirect(Policy::none()).timeout(Duration::from_secs(30)).build().unwrap()
 }
 
+/// `name=value` of the cookie a response sets.
+fn cookie(response: &reqwest::Response, name: &str) -> String {
+    let mut set = response.headers().get_all(header::SET_COOKIE).iter().filter_map(|value| value.to_str().ok());
+    let found = set.find(|cookie| cookie.starts_with(name)).unwrap_or_else(|| panic!("no {name} cookie"));
+    found.split(';').next().unwrap().to_string()
+}
+
 fn location(response: &reqwest::Response) -> String {
     response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
 }
@@ -675,10 +729,12 @@ pub async fn sign_in(server: &str, screen_name: &str) -> Client {
     let mut fields: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     fields.extend([("decision".into(), "allow".into()), ("username".into(), screen_name.into())]);
     let agreed = browser.post(authorize).form(&fields).send().await.unwrap();
-    let signed_in = browser.get(location(&agreed)).send().await.unwrap();
+    // By hand: a client library keeps `Secure` cookies from plain-HTTP hosts other than loopback.
+    let began = cookie(&login, "__Host-tweetgen-signin=");
+    let signed_in = browser.get(location(&agreed)).header(header::COOKIE, began).send().await.unwrap();
     assert_eq!(location(&signed_in), "/", "{screen_name} signed in");
-    let cookie = signed_in.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
-    let headers = header::HeaderMap::from_iter([(header::COOKIE, header::HeaderValue::from_str(&cookie).unwrap())]);
+    let session = cookie(&signed_in, "__Host-tweetgen-session=");
+    let headers = header::HeaderMap::from_iter([(header::COOKIE, header::HeaderValue::from_str(&session).unwrap())]);
     Client::builder()
         .redirect(Policy::none())
         .default_headers(headers)

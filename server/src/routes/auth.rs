@@ -1,6 +1,12 @@
 //! "Sign in with X": OAuth 2.0 authorization code with PKCE. The pending sign-in
 //! (state and PKCE verifier) is kept in the database, so the callback may reach
 //! any instance behind the load balancer; so is the session that results.
+//!
+//! Invariant: a callback signs in only the browser that began the sign-in. The
+//! state is also in a short-lived `__Host-` cookie set at `/auth/login`, and the
+//! callback must carry both: a callback URL made in one browser (an attacker's)
+//! and opened in another (the victim's) signs nobody in, and does not use up the
+//! pending sign-in of the browser that made it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::{
     extract::{Query, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
 use oauth2::{
@@ -25,6 +31,22 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 
 /// A pending sign-in older than this is refused (people take a minute or two on X's page).
 const SIGN_IN_TIMEOUT_SECS: f64 = 600.0;
+
+/// Holds the state of the sign-in this browser began. `__Host-`: no subdomain or
+/// plain-HTTP page can plant one; `SameSite=Lax`: it comes along on X's redirect
+/// back (a top-level navigation); `HttpOnly`: no script reads it.
+const SIGN_IN_COOKIE: &str = "__Host-tweetgen-signin";
+
+fn sign_in_cookie(state: &str) -> HeaderValue {
+    let max_age = SIGN_IN_TIMEOUT_SECS as u64;
+    let cookie = format!("{SIGN_IN_COOKIE}={state}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax");
+    HeaderValue::from_str(&cookie).expect("a base64url token is a valid header value")
+}
+
+fn clearing_sign_in_cookie() -> HeaderValue {
+    let cookie = format!("{SIGN_IN_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax");
+    HeaderValue::from_str(&cookie).expect("a constant header value")
+}
 
 /// The OAuth client and what the auth routes need.
 #[derive(Clone)]
@@ -100,13 +122,14 @@ pub async fn login(State(sign_in): State<SignIn>, Query(query): Query<LoginQuery
         tracing::warn!(%error, "could not save a pending sign-in");
         return unavailable("Sign-in is unavailable right now. Please try again.");
     }
+    let cookie = sign_in_cookie(&state);
     let (url, _) = oauth
         .client
         .authorize_url(|| CsrfToken::new(state))
         .add_scopes(["tweet.read", "users.read"].map(|scope| Scope::new(scope.into())))
         .set_pkce_challenge(challenge)
         .url();
-    Redirect::to(url.as_str()).into_response()
+    ([(header::SET_COOKIE, cookie)], Redirect::to(url.as_str())).into_response()
 }
 
 #[derive(Deserialize)]
@@ -117,22 +140,39 @@ pub struct CallbackQuery {
 }
 
 /// `GET /auth/callback`: X sends the browser back here with a code (or an error).
-pub async fn callback(State(sign_in): State<SignIn>, Query(query): Query<CallbackQuery>) -> Response {
-    match finish_sign_in(&sign_in, query).await {
+pub async fn callback(
+    State(sign_in): State<SignIn>,
+    Query(query): Query<CallbackQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let began_here = session::cookie(&headers, SIGN_IN_COOKIE);
+    let clear = (header::SET_COOKIE, clearing_sign_in_cookie());
+    match finish_sign_in(&sign_in, query, began_here).await {
         Ok((token, return_to, lifetime)) => {
-            ([(header::SET_COOKIE, session::session_cookie(&token, lifetime))], Redirect::to(&return_to))
-                .into_response()
+            let session = (header::SET_COOKIE, session::session_cookie(&token, lifetime));
+            ([clear, session], Redirect::to(&return_to)).into_response()
         }
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "sign-in failed");
-            Redirect::to("/?signin=failed").into_response()
+            ([clear], Redirect::to("/?signin=failed")).into_response()
         }
     }
 }
 
-async fn finish_sign_in(sign_in: &SignIn, query: CallbackQuery) -> anyhow::Result<(String, String, Duration)> {
+async fn finish_sign_in(
+    sign_in: &SignIn,
+    query: CallbackQuery,
+    began_here: Option<String>,
+) -> anyhow::Result<(String, String, Duration)> {
     let oauth = sign_in.oauth.as_ref().context("sign-in is not configured")?;
-    let state_hash = &session::token_hash(&query.state.context("no state in the callback")?);
+    let state = query.state.context("no state in the callback")?;
+    // Checked before the pending sign-in is taken out: a stray callback must not use it up.
+    anyhow::ensure!(
+        began_here.is_some_and(|cookie| session::token_hash(&cookie) == session::token_hash(&state)),
+        "the callback's state is not the one this browser's sign-in began with (another browser's callback URL, \
+         or the cookie expired)"
+    );
+    let state_hash = &session::token_hash(&state);
     // The state is single use: taken out whether or not the rest succeeds.
     let pending: Option<(String, String)> = sign_in
         .app

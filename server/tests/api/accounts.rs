@@ -3,13 +3,22 @@
 
 use reqwest::{header, Client, Response};
 
-use crate::helpers::{location, spawn_app, spawn_app_with, TestApp};
+use tweetgen_server::{configuration::Settings, startup::Application};
+
+use crate::helpers::{browser, location, spawn_app, spawn_app_with, TestApp};
 
 const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
 
+/// The `Set-Cookie` for the session cookie, or the only one; empty if none.
 fn set_cookie(response: &Response) -> String {
-    response.headers().get(header::SET_COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    let all: Vec<&str> =
+        response.headers().get_all(header::SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    let session = all.iter().find(|cookie| cookie.starts_with(SESSION_COOKIE));
+    session.or(all.first().filter(|_| all.len() == 1)).unwrap_or(&"").to_string()
 }
+
+const SESSION_COOKIE: &str = "__Host-tweetgen-session=";
+const SIGN_IN_COOKIE: &str = "__Host-tweetgen-signin=";
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()
@@ -19,9 +28,16 @@ async fn count(app: &TestApp, sql: &str) -> i64 {
 async fn signing_in_sets_a_safe_cookie_and_the_session_works_on_every_instance() {
     let app = spawn_app().await;
     let other = app.another_instance().await;
-    let browser = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // Cookies kept, as in a browser: the callback needs the sign-in cookie back.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser =
+        Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_provider(jar.clone()).build().unwrap();
 
     let login = browser.get(format!("{}/auth/login?return_to=/@someone", app.address)).send().await.unwrap();
+    let sign_in_cookie = set_cookie(&login);
+    for attribute in [SIGN_IN_COOKIE, "Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"] {
+        assert!(sign_in_cookie.contains(attribute), "{attribute} in {sign_in_cookie}");
+    }
     let authorize = reqwest::Url::parse(location(&login)).unwrap();
     let query: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
     assert_eq!(query["code_challenge_method"], "S256");
@@ -55,10 +71,71 @@ async fn signing_in_sets_a_safe_cookie_and_the_session_works_on_every_instance()
         .unwrap();
     assert!(page.contains("Signed in as @Alice_X"), "{page}");
 
-    // Replaying the callback (same state, same code) signs nobody in.
-    let replay = browser.get(location(&agreed)).send().await.unwrap();
+    // Replaying the callback (same state, same code) signs nobody in, even with
+    // the sign-in cookie it began with.
+    let replay = browser
+        .get(location(&agreed))
+        .header(header::COOKIE, sign_in_cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&replay), "/?signin=failed");
-    assert!(set_cookie(&replay).is_empty());
+    assert!(!set_cookie(&replay).contains(SESSION_COOKIE));
+}
+
+/// Login CSRF: someone begins a sign-in as themselves, stops at X's redirect
+/// back, and gets another person's browser to open that URL.
+#[tokio::test]
+async fn a_callback_url_opened_in_another_browser_signs_nobody_in() {
+    let app = spawn_app().await;
+    let attacker = browser();
+    let login = attacker.get(format!("{}/auth/login", app.address)).send().await.unwrap();
+    let authorize = reqwest::Url::parse(location(&login)).unwrap();
+    let mut fields: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    fields.extend([("decision".into(), "allow".into()), ("username".into(), "attacker".into())]);
+    let agreed = attacker.post(authorize).form(&fields).send().await.unwrap();
+    let callback_url = location(&agreed).to_string();
+
+    let victim = browser();
+    let opened = victim.get(&callback_url).send().await.unwrap();
+    assert_eq!(location(&opened), "/?signin=failed");
+    assert!(!set_cookie(&opened).contains(SESSION_COOKIE));
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
+    let page = victim.get(format!("{}/", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("Signed in as"), "the victim is nobody");
+
+    // The pending sign-in was not used up by the stray callback: its own browser finishes it.
+    let finished = attacker.get(&callback_url).send().await.unwrap();
+    assert_eq!(location(&finished), "/");
+    assert!(set_cookie(&finished).contains(SESSION_COOKIE));
+}
+
+#[tokio::test]
+async fn the_stand_in_for_x_is_served_only_on_loopback() {
+    let app = spawn_app().await;
+    let refused = |host: &str, public_url: Option<&str>| {
+        let mut settings = Settings::default();
+        settings.database.url = app.app_url.clone();
+        settings.database.migrate = false;
+        settings.auth.standin = true;
+        settings.server.host = host.parse().unwrap();
+        settings.server.port = 0;
+        settings.server.public_url = public_url.map(str::to_string);
+        async move {
+            match Application::build(settings).await {
+                Ok(_) => panic!("the stand-in started"),
+                Err(error) => format!("{error:#}"),
+            }
+        }
+    };
+    for (host, public_url) in [
+        ("0.0.0.0", None),
+        ("127.0.0.1", Some("https://tweetgen.example")),
+        ("127.0.0.1", Some("http://tweetgen.example")),
+    ] {
+        let error = refused(host, public_url).await;
+        assert!(error.contains("auth.standin is for development and tests on one machine"), "{error}");
+    }
 }
 
 #[tokio::test]
@@ -66,7 +143,7 @@ async fn a_forged_state_or_a_refusal_on_x_signs_nobody_in() {
     let app = spawn_app().await;
     let forged = app.client.get(format!("{}/auth/callback?state=forged&code=abc", app.address)).send().await.unwrap();
     assert_eq!(location(&forged), "/?signin=failed");
-    assert!(set_cookie(&forged).is_empty());
+    assert!(!set_cookie(&forged).contains(SESSION_COOKIE));
 
     let login = app.client.get(format!("{}/auth/login", app.address)).send().await.unwrap();
     let authorize = reqwest::Url::parse(location(&login)).unwrap();

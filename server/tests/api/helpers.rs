@@ -82,7 +82,9 @@ async fn standin_x() -> AuthSettings {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let client_id = "tweetgen-test";
-    tokio::spawn(async move { axum::serve(listener, x_standin::router(client_id)).await });
+    tokio::spawn(async move {
+        axum::serve(listener, x_standin::router(client_id, x_standin::RedirectUris::LoopbackCallbacks)).await
+    });
     AuthSettings {
         client_id: client_id.into(),
         authorize_url: format!("{base}/i/oauth2/authorize"),
@@ -101,7 +103,7 @@ async fn start(mut settings: Settings) -> (Application, Client) {
 }
 
 /// A browser that asks for English pages (tests read the messages).
-fn browser() -> Client {
+pub fn browser() -> Client {
     let headers = header::HeaderMap::from_iter([(header::ACCEPT_LANGUAGE, header::HeaderValue::from_static("en"))]);
     Client::builder().redirect(Policy::none()).cookie_store(true).default_headers(headers).build().unwrap()
 }
