@@ -422,6 +422,12 @@ impl Settings {
     /// What the types cannot say: a known initial state, and no database named twice.
     fn checked(self) -> anyhow::Result<Self> {
         self.control.initial_state()?;
+        let ready_within = crate::routes::health::READY_IF_HEARD_WITHIN;
+        anyhow::ensure!(
+            Duration::from_millis(self.control.heartbeat_ms) * 4 <= ready_within,
+            "control.heartbeat_ms {}: at most a quarter of {ready_within:?}, the contact readiness needs",
+            self.control.heartbeat_ms
+        );
         anyhow::ensure!(
             !self.database.others.contains_key(&self.database.name),
             "database.others names {:?}, which is database.name itself",

@@ -137,6 +137,7 @@ impl Control {
         let Some(session) = self.session.as_mut() else { return };
         match control::read(&mut *session).await {
             Ok(Some(record)) => {
+                self.db.heard_from_database();
                 let changed = self
                     .seen
                     .as_ref()
@@ -259,7 +260,10 @@ impl Control {
         };
         let Some(session) = self.session.as_mut() else { return };
         match control::announce(&mut *session, &report).await {
-            Ok(()) => self.reported_in_flight = in_flight,
+            Ok(()) => {
+                self.reported_in_flight = in_flight;
+                self.db.heard_from_database();
+            }
             Err(error) => {
                 tracing::warn!(%error, database = %self.current, "recording presence");
                 self.session = None;

@@ -75,6 +75,9 @@ struct Inner {
     hold: Duration,
     /// Why the server cannot do what the control record says, if it cannot.
     problem: Mutex<Option<String>>,
+    /// When the control session last heard from the database: readiness, without
+    /// a pool that a busy server may have exhausted.
+    contact: Mutex<Option<Instant>>,
 }
 
 impl Database {
@@ -89,6 +92,7 @@ impl Database {
                 recheck: Notify::new(),
                 hold,
                 problem: Mutex::default(),
+                contact: Mutex::default(),
             }),
         }
     }
@@ -181,6 +185,16 @@ impl Database {
     }
 
     // --- For the control loop ------------------------------------------------
+
+    /// The control session has just read from or written to the database in use.
+    pub fn heard_from_database(&self) {
+        *self.inner.contact.lock().expect("contact") = Some(Instant::now());
+    }
+
+    /// How long since the control session last heard from the database.
+    pub fn since_contact(&self) -> Option<Duration> {
+        self.inner.contact.lock().expect("contact").map(|at| at.elapsed())
+    }
 
     pub fn set_problem(&self, problem: Option<String>) {
         *self.inner.problem.lock().expect("problem lock") = problem;

@@ -1,7 +1,7 @@
 pub mod auth;
 mod body_limit;
 mod card;
-mod health;
+pub mod health;
 mod lang;
 mod same_origin;
 

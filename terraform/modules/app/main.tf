@@ -335,7 +335,8 @@ resource "aws_lb_target_group" "app" {
   vpc_id               = var.vpc_id
   deregistration_delay = 30
 
-  # /readyz is 200 only while the database answers. The group replaces instances
+  # /readyz is 200 only while the server's control session hears from the database
+  # (not its request pools: a busy instance stays in service). The group replaces instances
   # the ALB finds unhealthy, so a Multi-AZ failover (1-2 minutes) must not count:
   # 5 failures 30 s apart.
   health_check {
