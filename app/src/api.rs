@@ -98,6 +98,9 @@ pub(crate) fn percent_encode(text: &str, keep: &[u8]) -> String {
 /// The generator's length option, in characters: a tweet is at most 280.
 pub const MAX_CHARS_RANGE: std::ops::RangeInclusive<usize> = 10..=280;
 pub const DEFAULT_MAX_CHARS: usize = 140;
+/// Start words, in characters: the page's field and the server both hold to it
+/// (the start scan's work grows with the words).
+pub const MAX_START_CHARS: usize = 50;
 
 pub const MAX_PASTE_LINES: usize = 20_000;
 pub const MAX_PASTE_BYTES: usize = 2 * 1024 * 1024;
@@ -239,7 +242,7 @@ pub async fn generate_tweet(
         let generated_by = viewer.as_ref().map(|viewer| viewer.user_id);
         check_access(&stored.screen_name, stored.user_id, stored.protected, generated_by)?;
         let model = training::cached_model(&state, &stored).await?;
-        let text = training::generate(&model, options)?;
+        let text = training::generate(model, options).await?;
         let (owner, text_ref) = (stored.user_id, &text);
         let id = state
             .db

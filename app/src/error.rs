@@ -26,6 +26,8 @@ pub enum AppError {
     InvalidMaxChars { min: usize, max: usize },
     #[error("None of the learned tweets has “{0}”. Try other start words.")]
     UnknownStartWords(String),
+    #[error("Start words are at most {max} characters.")]
+    StartTooLong { max: usize },
     #[error("Those options cannot be met: {0}.")]
     ImpossibleOptions(String),
     #[error("That generated tweet does not exist.")]
@@ -98,6 +100,7 @@ impl AppError {
             | AppError::GenerationFailed
             | AppError::InvalidMaxChars { .. }
             | AppError::UnknownStartWords(_)
+            | AppError::StartTooLong { .. }
             | AppError::ImpossibleOptions(_)
             | AppError::DeleteNotConfirmed
             | AppError::NoUpload

@@ -204,6 +204,7 @@ fn japanese_error(error: &AppError) -> String {
         AppError::UnknownStartWords(words) => {
             format!("学習したツイートに「{words}」がありません。別の書き出しを試してください。")
         }
+        AppError::StartTooLong { max } => format!("書き出しの言葉は{max}文字までです。"),
         AppError::ImpossibleOptions(why) => format!("その条件では生成できません: {why}"),
         AppError::UnknownGeneration => "その生成ツイートは存在しません。".into(),
         AppError::SignInRequired => "Xでログインしてください。".into(),

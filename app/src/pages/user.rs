@@ -6,6 +6,7 @@ use super::header::use_viewer;
 use super::{set_not_found_status, ErrorMessage, NotFound};
 use crate::api::{
     get_generation, get_profile, GenerateTweet, Generated, ProfilePage, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE,
+    MAX_START_CHARS,
 };
 use crate::i18n::texts;
 
@@ -118,7 +119,7 @@ fn Generator(screen_name: String) -> impl IntoView {
             <div class="options">
                 <label>
                     {t.start_with}" "
-                    <input type="text" name="start" maxlength="50" placeholder=t.any_words/>
+                    <input type="text" name="start" maxlength=MAX_START_CHARS placeholder=t.any_words/>
                 </label>
                 <label>
                     {t.at_most}" "

@@ -9,7 +9,7 @@ use tweetgen_markov::{
 use super::archive::{self, ArchiveError, ArchiveLimits};
 use super::store::StoredModel;
 use super::AppState;
-use crate::api::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES};
+use crate::api::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES, MAX_START_CHARS};
 use crate::error::AppError;
 
 /// A model ready to store.
@@ -161,14 +161,26 @@ pub fn options(tokenizer: &Tokenizer, max_chars: &str, start: &str) -> Result<Ge
     // Start words may come from anywhere in a learned tweet, not only its beginning.
     let start = match start.trim() {
         "" => None,
+        words if words.chars().count() > MAX_START_CHARS => {
+            return Err(AppError::StartTooLong { max: MAX_START_CHARS })
+        }
         words => Some(StartWords::new(tokenizer, words, false).map_err(engine_error)?),
     };
     Ok(GenerateOptions { max_chars: Some(max_chars), start, ..GenerateOptions::default() })
 }
 
-/// Draws one tweet, new if possible: someone who taught only a handful of tweets
-/// gets one of them back rather than an error.
-pub fn generate(model: &Model, novel: GenerateOptions) -> Result<String, AppError> {
+/// Draws one tweet on the blocking pool: a start-word scan over a large model
+/// must not hold up an async worker (and every request waiting on it).
+pub async fn generate(model: Arc<Model>, novel: GenerateOptions) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || draw(&model, novel)).await.map_err(|error| {
+        tracing::error!(%error, "generation task failed");
+        AppError::Internal
+    })?
+}
+
+/// One tweet, new if possible: someone who taught only a handful of tweets gets
+/// one of them back rather than an error.
+fn draw(model: &Model, novel: GenerateOptions) -> Result<String, AppError> {
     let mut rng = rand::rng();
     match model.generate(&novel, &mut rng) {
         Err(tweetgen_markov::Error::GenerationFailed(_)) => {
@@ -207,7 +219,7 @@ mod tests {
     fn a_tiny_corpus_still_generates() {
         let model = train_from_text(&Tokenizer::fallback(), "only one tweet here").unwrap();
         let options = GenerateOptions::default();
-        assert_eq!(generate(&decode(&model.bytes).unwrap(), options).unwrap(), "only one tweet here");
+        assert_eq!(draw(&decode(&model.bytes).unwrap(), options).unwrap(), "only one tweet here");
     }
 
     #[test]
@@ -220,6 +232,10 @@ mod tests {
         for bad in ["9", "281", "ten", "-5"] {
             assert!(matches!(options(&tokenizer, bad, ""), Err(AppError::InvalidMaxChars { .. })), "{bad}");
         }
+        let longest = "猫".repeat(MAX_START_CHARS);
+        assert!(!matches!(options(&tokenizer, "", &longest), Err(AppError::StartTooLong { .. })));
+        let over = format!("{longest}猫");
+        assert_eq!(options(&tokenizer, "", &over).unwrap_err(), AppError::StartTooLong { max: MAX_START_CHARS });
     }
 
     #[test]

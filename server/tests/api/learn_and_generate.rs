@@ -210,4 +210,17 @@ async fn generation_options_are_applied_and_bad_ones_explained() {
     let too_long_start =
         generate(&[("screen_name", "erin"), ("max_chars", "10"), ("start", "a cat ran after the dog")]);
     assert_eq!(too_long_start.await.unwrap().status(), 422);
+    // The page's field holds 50 characters; a request that sends more is refused
+    // before any work (the start scan grows with the words).
+    let refused = app
+        .client
+        .post(format!("{}/api/generate_tweet", app.address))
+        .header(header::ACCEPT, "application/json")
+        .form(&[("screen_name", "erin".to_string()), ("start", "cat ".repeat(1_000))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let message = refused.text().await.unwrap();
+    assert_eq!(message, r#"{"StartTooLong":{"max":50}}"#, "the hydrated app words it in either language");
 }
