@@ -20,6 +20,8 @@ use leptos_router::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The hydrating client reads the language back from here.
     let lang = request_lang();
+    #[cfg(feature = "ssr")]
+    ssr::set_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang=lang.code()>

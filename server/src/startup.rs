@@ -105,7 +105,8 @@ impl Application {
             // The multipart form around the file adds a few hundred bytes.
             upload: settings.learning.max_upload_bytes + 64 * 1024,
         };
-        let mut router = router(leptos_options, state.clone(), sign_in, body_limits);
+        let https = routes::Https(public_url.starts_with("https://"));
+        let mut router = router(leptos_options, state.clone(), sign_in, body_limits, https);
         if auth.standin {
             let callback = x_standin::RedirectUris::Exactly(vec![format!("{public_url}/auth/callback")]);
             router = router.nest("/standin-x", x_standin::router(&auth.client_id, callback));
@@ -183,7 +184,13 @@ async fn purge_expired_sessions(db: Database) {
     }
 }
 
-fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_limits: BodyLimits) -> Router {
+fn router(
+    leptos_options: LeptosOptions,
+    state: AppState,
+    sign_in: SignIn,
+    body_limits: BodyLimits,
+    https: routes::Https,
+) -> Router {
     let health = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
@@ -220,6 +227,7 @@ fn router(leptos_options: LeptosOptions, state: AppState, sign_in: SignIn, body_
         // so that server functions can read what the limit lets in.
         .layer(middleware::from_fn_with_state(body_limits, routes::limit_body_size))
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(https, routes::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

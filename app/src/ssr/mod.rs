@@ -110,6 +110,31 @@ impl AppState {
 }
 
 /// The request's language: the switch's cookie, else Accept-Language, else Japanese.
+/// What a page may load and run: its own files, the inline scripts that carry
+/// this render's nonce (hydration, streamed resources) and what they load, its
+/// WebAssembly; it may not be framed, nor post forms elsewhere.
+pub fn page_content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Sets the page's policy on the response being rendered (with the nonce
+/// leptos_axum gives every render).
+pub fn set_content_security_policy() {
+    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
+        return;
+    };
+    let policy = page_content_security_policy(&nonce.to_string());
+    response.insert_header(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_str(&policy).expect("a nonce is base64"),
+    );
+}
+
 pub fn request_lang() -> Lang {
     use_context::<http::request::Parts>().map_or(Lang::Ja, |parts| lang_from_headers(&parts.headers))
 }

@@ -8,3 +8,4 @@ mod database_roles;
 mod health;
 mod helpers;
 mod learn_and_generate;
+mod security_headers;
