@@ -5,7 +5,7 @@ use reqwest::{header, Response};
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
-fn header<'r>(response: &'r Response, name: header::HeaderName) -> &'r str {
+fn header(response: &Response, name: header::HeaderName) -> &str {
     response.headers().get(&name).map_or("", |value| value.to_str().unwrap())
 }
 
