@@ -200,6 +200,7 @@ fn router(
         .route("/auth/login", get(auth::login).layer(Writes))
         .route("/auth/callback", get(auth::callback).layer(Writes))
         .route("/auth/logout", post(auth::logout).layer(Writes))
+        .route("/auth/logout-everywhere", post(auth::logout_everywhere).layer(Writes))
         .route("/lang/{code}", get(routes::switch_language))
         .with_state(sign_in);
     let cards = Router::new()

@@ -69,7 +69,23 @@ fn Learn(viewer: Viewer) -> impl IntoView {
             <UploadForm/>
             <PasteForm/>
         </section>
+        <SignOutEverywhere/>
         <DeleteMyDataForm/>
+    }
+}
+
+/// A plain form, as signing out is: every part of the page reloads.
+#[component]
+fn SignOutEverywhere() -> impl IntoView {
+    let t = texts();
+    view! {
+        <section class="card">
+            <h2>{t.sessions_title}</h2>
+            <p>{t.sessions_explained}</p>
+            <form method="post" action="/auth/logout-everywhere">
+                <button type="submit">{t.sign_out_everywhere}</button>
+            </form>
+        </section>
     }
 }
 

@@ -70,6 +70,18 @@ pub async fn end(pool: &PgPool, headers: &HeaderMap) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Ends every session of the request's user, on every device ("sign out everywhere").
+pub async fn end_everywhere(pool: &PgPool, headers: &HeaderMap) -> Result<u64, AppError> {
+    let Some(token) = session_token(headers) else { return Ok(0) };
+    let ended = sqlx::query(
+        "DELETE FROM sessions WHERE user_id = (SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > now())",
+    )
+    .bind(token_hash(&token))
+    .execute(pool)
+    .await?;
+    Ok(ended.rows_affected())
+}
+
 /// Drops expired sessions and abandoned sign-ins; called now and then.
 pub async fn purge_expired(pool: &PgPool) -> Result<u64, AppError> {
     let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < now()").execute(pool).await?;

@@ -245,6 +245,20 @@ pub async fn logout(State(sign_in): State<SignIn>, headers: HeaderMap) -> Respon
     ([(header::SET_COOKIE, session::clearing_cookie())], Redirect::to("/")).into_response()
 }
 
+/// `POST /auth/logout-everywhere`: ends every session of the signed-in user, on
+/// every device, this one included.
+pub async fn logout_everywhere(State(sign_in): State<SignIn>, headers: HeaderMap) -> Response {
+    let headers = &headers;
+    match sign_in.app.db.write(|pool| async move { session::end_everywhere(&pool, headers).await }).await {
+        Ok(ended) => tracing::info!(ended, "signed out everywhere"),
+        Err(error) => {
+            tracing::warn!(?error, "could not end the sessions");
+            return unavailable("Signing out failed. Please try again.");
+        }
+    }
+    ([(header::SET_COOKIE, session::clearing_cookie())], Redirect::to("/")).into_response()
+}
+
 /// 503 with Retry-After: the database could not take the write just now.
 fn unavailable(message: &'static str) -> Response {
     let retry_after = (header::RETRY_AFTER, tweetgen_app::error::RETRY_AFTER_SECONDS.to_string());

@@ -170,6 +170,28 @@ async fn signing_out_ends_the_session_and_a_stale_cookie_is_nobody() {
 }
 
 #[tokio::test]
+async fn signing_out_everywhere_ends_every_session_of_that_person_only() {
+    let app = spawn_app().await;
+    let laptop = app.sign_in("dana", false).await;
+    let phone = app.sign_in("dana", false).await;
+    let someone_else = app.as_user("erik").await;
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 3);
+    let home = app.get_as(&phone, "/").await.text().await.unwrap();
+    assert!(home.contains("Sign out everywhere"), "offered on the signed-in home page");
+
+    let out = app.post_form_as(&phone, "/auth/logout-everywhere", &[], "/").await;
+    assert_eq!(location(&out), "/");
+    assert!(set_cookie(&out).contains("Max-Age=0"));
+    for browser in [&laptop, &phone] {
+        let response = app.post_form_as(browser, "/api/train_model", &[("tweets", TWEETS)], "/").await;
+        assert!(location(&response).contains("__err="), "no longer signed in on either device");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 1, "erik's is untouched");
+    let response = app.post_form_as(&someone_else, "/api/train_model", &[("tweets", TWEETS)], "/").await;
+    assert_eq!(location(&response), "/@erik");
+}
+
+#[tokio::test]
 async fn posts_from_another_site_are_refused() {
     let app = spawn_app().await;
     let browser = app.as_user("carol").await;

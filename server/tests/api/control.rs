@@ -355,6 +355,14 @@ async fn every_endpoint_that_writes_declares_it() {
     let uploader = app.as_user("uploader").await;
     let uploaded = crate::archive_upload::upload(&app, &uploader, "archive.zip", "application/json").await;
     assert!(uploaded.status().is_success(), "{:?}", uploaded.text().await);
+    let elsewhere = app.sign_in("everywhere", false).await;
+    let everywhere = elsewhere
+        .post(format!("{}/auth/logout-everywhere", app.address))
+        .header(header::ORIGIN, &app.address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(everywhere.status(), StatusCode::SEE_OTHER);
     // Signing out (and in, above) write too; so does every call above that should.
     let signed_out = uploader
         .post(format!("{}/auth/logout", app.address))

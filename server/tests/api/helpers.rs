@@ -183,7 +183,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(format!("{}{path}", self.address)).header(header::ACCEPT, BROWSER_ACCEPT).send().await.unwrap()
+        self.get_as(&self.client, path).await
+    }
+
+    pub async fn get_as(&self, browser: &Client, path: &str) -> Response {
+        browser.get(format!("{}{path}", self.address)).header(header::ACCEPT, BROWSER_ACCEPT).send().await.unwrap()
     }
 
     /// Posts a form the way a browser without JavaScript does, not signed in.
