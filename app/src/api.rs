@@ -155,10 +155,10 @@ pub async fn train_model(tweets: String) -> Result<(), AppError> {
     use crate::ssr::{training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let user = state.may_train().await?;
-        let trained = training::train_from_paste(state.tokenizer.clone(), tweets).await?;
-        state.save_model(user.user_id, &trained).await?;
-        leptos_axum::redirect(&format!("/@{}", user.screen_name));
+        let admitted = state.begin_training().await?;
+        let trained = training::train_from_paste(state.tokenizer.clone(), tweets).await;
+        state.finish_training(&admitted, trained).await?;
+        leptos_axum::redirect(&format!("/@{}", admitted.user.screen_name));
         Ok(())
     })
     .await
@@ -172,17 +172,23 @@ pub async fn upload_archive(data: leptos::server_fn::codec::MultipartData) -> Re
     use crate::ssr::{is_plain_form_post, training, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let user = state.may_train().await?;
+        let admitted = state.begin_training().await?;
+        let user = &admitted.user;
         let limits = state.config.archive_limits.clone();
-        let upload = training::uploaded_file(data, ARCHIVE_FIELD, limits.max_upload_bytes).await?;
-        let (trained, tweets, truncated) =
-            training::train_from_archive(state.tokenizer.clone(), upload, limits).await?;
-        state.save_model(user.user_id, &trained).await?;
+        let learned = async {
+            let upload = training::uploaded_file(data, ARCHIVE_FIELD, limits.max_upload_bytes).await?;
+            training::train_from_archive(state.tokenizer.clone(), upload, limits).await
+        };
+        let (trained, tweets, truncated) = match learned.await {
+            Ok((trained, tweets, truncated)) => (Ok(trained), tweets, truncated),
+            Err(error) => (Err(error), 0, false),
+        };
+        let trained = state.finish_training(&admitted, trained).await?;
         tracing::info!(user_id = user.user_id, tweets, sentences = trained.sentences, "learned from an archive");
         if is_plain_form_post() {
             leptos_axum::redirect(&format!("/@{}", user.screen_name));
         }
-        Ok(Learned { screen_name: user.screen_name, tweets, sentences: trained.sentences, truncated })
+        Ok(Learned { screen_name: user.screen_name.clone(), tweets, sentences: trained.sentences, truncated })
     })
     .await
 }

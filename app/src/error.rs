@@ -58,6 +58,10 @@ pub enum AppError {
     DeleteNotConfirmed,
     #[error("You trained recently: you can train again in {}.", english_duration(*.minutes))]
     RetrainTooSoon { minutes: u64 },
+    #[error("A training of yours is already under way. Please wait for it to finish.")]
+    TrainingUnderWay,
+    #[error("tweetgen is learning from many people's tweets right now. Please try again in a minute.")]
+    TooBusyToTrain,
     #[error("tweetgen is moving to a new home: saving is paused for a few seconds. Please try again in a moment.")]
     ReadOnly,
     #[error("This server does not save anything yet: tweetgen is moving here. Please try again in a minute.")]
@@ -115,7 +119,9 @@ impl AppError {
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
             AppError::SignInRequired => StatusCode::UNAUTHORIZED,
             AppError::ProtectedAccount(_) => StatusCode::FORBIDDEN,
-            AppError::RetrainTooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RetrainTooSoon { .. } | AppError::TrainingUnderWay | AppError::TooBusyToTrain => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Request(_) => StatusCode::BAD_REQUEST,
             AppError::ReadOnly | AppError::NotOpenYet | AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,9 +131,16 @@ impl AppError {
 
 #[cfg(feature = "ssr")]
 impl AppError {
-    /// Answered 503 with Retry-After: the client should try again shortly.
+    /// Answered with Retry-After: the client should try again shortly.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, AppError::ReadOnly | AppError::NotOpenYet | AppError::Unavailable)
+        matches!(
+            self,
+            AppError::ReadOnly
+                | AppError::NotOpenYet
+                | AppError::Unavailable
+                | AppError::TrainingUnderWay
+                | AppError::TooBusyToTrain
+        )
     }
 }
 

@@ -235,6 +235,8 @@ fn japanese_error(error: &AppError) -> String {
         AppError::RetrainTooSoon { minutes } => {
             format!("学習したばかりです。あと{}で再学習できます。", japanese_duration(*minutes))
         }
+        AppError::TrainingUnderWay => "学習がまだ進行中です。終わるまでお待ちください。".into(),
+        AppError::TooBusyToTrain => "いま多くの人の学習が進んでいます。1分ほどしてからもう一度お試しください。".into(),
         AppError::ReadOnly => "tweetgenはお引っ越し中です。保存を数秒間止めています。少し待ってからもう一度お試しください。".into(),
         AppError::NotOpenYet => {
             "このサーバーはまだ保存を受け付けていません（tweetgenのお引っ越し先です）。1分ほど待ってからお試しください。".into()

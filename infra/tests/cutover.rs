@@ -46,13 +46,14 @@ fn held(attempts: &[Attempt], (from, to): (f64, f64)) -> Held {
     }
 }
 
-/// Attempts that failed: anything but an acknowledgement, and a replica's
-/// refusal of a write that started before the target opened.
+/// Attempts that failed: anything but an acknowledgement, a replica's refusal of
+/// a write that started before the target opened, and a training refused while
+/// another of the same account's was under way.
 fn failures(attempts: &[Attempt], target_opened: f64) -> Vec<String> {
     attempts
         .iter()
         .filter(|attempt| match &attempt.outcome {
-            Outcome::Acknowledged(_) => false,
+            Outcome::Acknowledged(_) | Outcome::TrainingUnderWay => false,
             Outcome::NotOpenYet => attempt.started > target_opened,
             Outcome::Failed(_) => true,
         })
@@ -108,7 +109,7 @@ fn assert_trainings_exactly_once(before: &Versions, after: &Versions, attempts: 
             .filter(|attempt| attempt.started > before.read.1 && attempt.ended() < after.read.0)
             .count() as i64;
         let possibly = trainings()
-            .filter(|attempt| attempt.outcome != Outcome::NotOpenYet)
+            .filter(|attempt| !matches!(attempt.outcome, Outcome::NotOpenYet | Outcome::TrainingUnderWay))
             .filter(|attempt| attempt.started < after.read.1 && attempt.ended() > before.read.0)
             .count() as i64;
         let retrained = after.by_user[name] - first;

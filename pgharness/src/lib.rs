@@ -213,6 +213,9 @@ impl PgCluster {
             .args(["-c", &format!("unix_socket_directories={socket_dir}")])
             .args(["-c", "wal_level=logical", "-c", "max_wal_senders=20", "-c", "max_replication_slots=20"])
             .args(["-c", "max_connections=200"])
+            // A fast shutdown waits for sessions still signing in (a password's
+            // round trips) up to this; the default, a minute, is a test's whole budget.
+            .args(["-c", "authentication_timeout=5s"])
             // Throwaway data: durability buys nothing and costs test time.
             .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
         for (name, value) in settings {

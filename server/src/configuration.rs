@@ -278,6 +278,10 @@ pub struct LearningSettings {
     pub max_unpacked_bytes: u64,
     /// Tweets read from one archive; later ones are left out.
     pub max_tweets: usize,
+    /// Trainings at once on one server (default: its cores); more wait for a slot.
+    pub max_concurrent_trainings: usize,
+    /// How long a training waits for a slot before 429 with Retry-After.
+    pub training_wait_ms: u64,
 }
 
 impl Default for LearningSettings {
@@ -288,6 +292,8 @@ impl Default for LearningSettings {
             max_upload_bytes: archive.max_upload_bytes,
             max_unpacked_bytes: archive.max_unpacked_bytes,
             max_tweets: archive.max_tweets,
+            max_concurrent_trainings: std::thread::available_parallelism().map_or(1, usize::from),
+            training_wait_ms: 10_000,
         }
     }
 }

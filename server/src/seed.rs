@@ -1,8 +1,6 @@
 //! Demo users, trained from the corpus in `server/demo/` (written for this
 //! project), so that a fresh dev server has voices to try.
 
-use std::time::Duration;
-
 use tweetgen_app::ssr::database::Writes;
 use tweetgen_app::ssr::{store, training, AppState};
 use tweetgen_markov::Model;
@@ -30,7 +28,7 @@ async fn seed(state: &AppState) -> anyhow::Result<()> {
         let model = training::train_from_text(&state.tokenizer, corpus)?;
         let user_id = state.db.write(|pool| async move { store::ensure_user(&pool, screen_name).await }).await?;
         let model = &model;
-        state.db.write(|pool| async move { store::save_model(&pool, user_id, model, Duration::ZERO).await }).await?;
+        state.db.write(|pool| async move { store::save_model(&pool, user_id, model).await }).await?;
         tracing::info!(screen_name, sentences = model.sentences, "seeded demo user");
     }
     Ok(())

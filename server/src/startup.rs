@@ -21,7 +21,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 use tweetgen_app::ssr::database::{Admission, Database, Writes};
-use tweetgen_app::ssr::{cache::ModelCache, ranking::RankingCache, session, AppConfig, AppState};
+use tweetgen_app::ssr::{cache::ModelCache, ranking::RankingCache, session, trainings::Trainings, AppConfig, AppState};
 use tweetgen_app::{shell, App};
 
 use crate::configuration::{AuthSettings, Settings};
@@ -83,7 +83,11 @@ impl Application {
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
         let ranking = Arc::new(RankingCache::new(Duration::from_secs(settings.ranking.refresh_secs)));
         let cards = settings.cards.cards().map(Arc::new);
-        let state = AppState { db, tokenizer, models, ranking, cards, config: Arc::new(config) };
+        let trainings = Arc::new(Trainings::new(
+            settings.learning.max_concurrent_trainings,
+            Duration::from_millis(settings.learning.training_wait_ms),
+        ));
+        let state = AppState { db, tokenizer, models, ranking, cards, trainings, config: Arc::new(config) };
         if settings.seed_demo_users && state.db.admission() == Admission::Open {
             seed::seed_demo_users(&state).await?;
         }

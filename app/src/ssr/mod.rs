@@ -9,6 +9,7 @@ pub mod session;
 pub mod share_card;
 pub mod store;
 pub mod training;
+pub mod trainings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub ranking: Arc<ranking::RankingCache>,
     /// `None` when the card fonts could not be loaded: pages then have no image.
     pub cards: Option<Arc<share_card::Cards>>,
+    /// Admission of trainings on this instance (`begin_training`).
+    pub trainings: Arc<trainings::Trainings>,
     pub config: Arc<AppConfig>,
 }
 
@@ -68,22 +71,6 @@ impl AppState {
             Some(parts) => session::user_from_headers(&self.reads(), &parts.headers).await,
             None => Ok(None),
         }
-    }
-
-    /// The signed-in visitor, if they may train now: refused before training
-    /// spends the CPU (and checked again when the model is saved).
-    pub async fn may_train(&self) -> Result<session::SessionUser, AppError> {
-        let user = self.signed_in().await?;
-        match store::retrain_too_soon(&self.reads(), user.user_id, self.config.retrain_interval).await? {
-            Some(too_soon) => Err(too_soon),
-            None => Ok(user),
-        }
-    }
-
-    /// Saves a newly trained model, unless the user trained too recently.
-    pub async fn save_model(&self, user_id: i64, trained: &training::TrainedModel) -> Result<(), AppError> {
-        let interval = self.config.retrain_interval;
-        self.db.write(|pool| async move { store::save_model(&pool, user_id, trained, interval).await }).await
     }
 
     /// A generated tweet as the API returns it, with its absolute permalink.

@@ -84,34 +84,51 @@ pub async fn upsert_x_user(
     Ok(user_id)
 }
 
-/// Replaces the user's model unless the previous one is younger than
-/// `min_interval` (checked in the same statement, so two trainings racing through
-/// two instances cannot both pass). A failure leaves the previous model in place.
-/// The check reads the clock when it runs (`clock_timestamp()`), not when the
-/// transaction began (`now()`): a training that waited for a concurrent one's
-/// row lock would otherwise find that one's model "younger" than itself.
-pub async fn save_model(
-    pool: &PgPool,
-    user_id: i64,
-    model: &TrainedModel,
-    min_interval: Duration,
-) -> Result<(), AppError> {
-    let saved = sqlx::query(
-        "INSERT INTO models (user_id, data, sentences) VALUES ($1, $2, $3)
+/// How long a training's claim outlives a server that died while training.
+const CLAIM_EXPIRES_SECS: f64 = 600.0;
+
+/// Takes the account's right to train now, in one statement: no training of
+/// theirs under way, and `min_interval` passed since their last model. The clock
+/// is read when the statement runs (`clock_timestamp()`), not when the
+/// transaction began: a claim that waited for another's row lock sees that one.
+pub async fn claim_training(pool: &PgPool, user_id: i64, min_interval: Duration) -> Result<(), AppError> {
+    let claimed = sqlx::query(
+        "UPDATE users SET training_since = clock_timestamp()
+         WHERE id = $1
+           AND (training_since IS NULL OR training_since < clock_timestamp() - make_interval(secs => $3))
+           AND NOT EXISTS (SELECT FROM models WHERE user_id = $1
+                           AND trained_at > clock_timestamp() - make_interval(secs => $2))",
+    )
+    .bind(user_id)
+    .bind(min_interval.as_secs_f64())
+    .bind(CLAIM_EXPIRES_SECS)
+    .execute(pool)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(());
+    }
+    Err(retrain_too_soon(pool, user_id, min_interval).await?.unwrap_or(AppError::TrainingUnderWay))
+}
+
+/// Ends the account's claim without a model (the training failed).
+pub async fn release_training(pool: &PgPool, user_id: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET training_since = NULL WHERE id = $1").bind(user_id).execute(pool).await?;
+    Ok(())
+}
+
+/// Saves a newly trained model and ends the account's claim, in one statement.
+pub async fn save_model(pool: &PgPool, user_id: i64, model: &TrainedModel) -> Result<(), AppError> {
+    sqlx::query(
+        "WITH released AS (UPDATE users SET training_since = NULL WHERE id = $1)
+         INSERT INTO models (user_id, data, sentences) VALUES ($1, $2, $3)
          ON CONFLICT (user_id) DO UPDATE
-         SET data = EXCLUDED.data, sentences = EXCLUDED.sentences,
-             version = models.version + 1, trained_at = now()
-         WHERE models.trained_at <= clock_timestamp() - make_interval(secs => $4)",
+         SET data = EXCLUDED.data, sentences = EXCLUDED.sentences, version = models.version + 1, trained_at = now()",
     )
     .bind(user_id)
     .bind(&model.bytes)
     .bind(model.sentences)
-    .bind(min_interval.as_secs_f64())
     .execute(pool)
     .await?;
-    if saved.rows_affected() == 0 {
-        return Err(retrain_too_soon(pool, user_id, min_interval).await?.unwrap_or(AppError::Internal));
-    }
     Ok(())
 }
 

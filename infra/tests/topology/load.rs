@@ -26,6 +26,9 @@ pub enum Outcome {
     Acknowledged(Option<(i64, String)>),
     /// 503 "NotOpenYet": a write to the new fleet while its database is a replica.
     NotOpenYet,
+    /// 429 "TrainingUnderWay": another client was training the same account (one
+    /// training at a time per account); nothing was written.
+    TrainingUnderWay,
     /// Anything else: a 5xx, a 503 past the hold, a connection error.
     Failed(String),
 }
@@ -184,6 +187,7 @@ async fn client(seed: u64, via: &'static str, url: String, users: Vec<(String, C
                     }
                     StatusCode::OK => Outcome::Acknowledged(None),
                     StatusCode::SERVICE_UNAVAILABLE if body == "\"NotOpenYet\"" => Outcome::NotOpenYet,
+                    StatusCode::TOO_MANY_REQUESTS if body == "\"TrainingUnderWay\"" => Outcome::TrainingUnderWay,
                     status => Outcome::Failed(format!("{status} {}", body.chars().take(200).collect::<String>())),
                 }
             }

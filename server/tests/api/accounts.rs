@@ -192,6 +192,45 @@ async fn signing_out_everywhere_ends_every_session_of_that_person_only() {
 }
 
 #[tokio::test]
+async fn one_training_at_a_time_per_account_on_every_instance() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let browser = app.as_user("fay").await;
+    // A training of fay's under way (on whichever server): the claim is in the database.
+    sqlx::query("UPDATE users SET training_since = now() WHERE screen_name = 'fay'").execute(&app.pool).await.unwrap();
+    for address in [&app.address, &other.address] {
+        let refused = browser
+            .post(format!("{address}/api/train_model"))
+            .header(header::ACCEPT, "application/json")
+            .header(header::ORIGIN, address.as_str())
+            .form(&[("tweets", TWEETS)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 429);
+        assert_eq!(refused.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(refused.text().await.unwrap(), r#""TrainingUnderWay""#);
+    }
+    assert_eq!(app.model_version("fay").await, None, "nothing trained");
+
+    // A server that died while training leaves a claim that expires.
+    sqlx::query("UPDATE users SET training_since = now() - interval '11 minutes' WHERE screen_name = 'fay'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.train("fay", TWEETS).await;
+    assert_eq!(app.model_version("fay").await, Some(1));
+    // Saving ended the claim; a failed training ends it too.
+    let nothing = app.post_form_as(&browser, "/api/train_model", &[("tweets", "RT @x: only noise")], "/").await;
+    assert!(location(&nothing).contains("__err="), "{}", location(&nothing));
+    let claims: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE training_since IS NOT NULL")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(claims, 0);
+}
+
+#[tokio::test]
 async fn posts_from_another_site_are_refused() {
     let app = spawn_app().await;
     let browser = app.as_user("carol").await;
