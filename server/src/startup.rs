@@ -142,14 +142,8 @@ impl Application {
 /// listens on loopback alone, for a public address on loopback over plain HTTP.
 fn standin_only_on_loopback(address: SocketAddr, public_url: &str) -> anyhow::Result<()> {
     let public = oauth2::url::Url::parse(public_url).context("server.public_url")?;
-    let public_on_loopback = match public.host() {
-        Some(oauth2::url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(oauth2::url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(oauth2::url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    };
     anyhow::ensure!(
-        address.ip().is_loopback() && public.scheme() == "http" && public_on_loopback,
+        address.ip().is_loopback() && x_standin::is_http_on_loopback(&public),
         "auth.standin is for development and tests on one machine: the server must listen on loopback \
          (server.host 127.0.0.1, not {}) and server.public_url be http:// on loopback (not {public_url}). \
          Anyone who reaches the stand-in signs in under any name",

@@ -47,17 +47,22 @@ impl RedirectUris {
     fn allow(&self, uri: &str) -> bool {
         match self {
             RedirectUris::Exactly(registered) => registered.iter().any(|registered| registered == uri),
-            RedirectUris::LoopbackCallbacks => Url::parse(uri).is_ok_and(|url| {
-                let loopback = match url.host() {
-                    Some(oauth2::url::Host::Ipv4(address)) => address.is_loopback(),
-                    Some(oauth2::url::Host::Ipv6(address)) => address.is_loopback(),
-                    Some(oauth2::url::Host::Domain(name)) => name == "localhost",
-                    None => false,
-                };
-                url.scheme() == "http" && loopback && url.path() == "/auth/callback"
-            }),
+            RedirectUris::LoopbackCallbacks => {
+                Url::parse(uri).is_ok_and(|url| is_http_on_loopback(&url) && url.path() == "/auth/callback")
+            }
         }
     }
+}
+
+/// `http://` to a loopback address or `localhost`: this machine only.
+pub fn is_http_on_loopback(url: &Url) -> bool {
+    let loopback = match url.host() {
+        Some(oauth2::url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(oauth2::url::Host::Ipv6(address)) => address.is_loopback(),
+        Some(oauth2::url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    url.scheme() == "http" && loopback
 }
 
 /// The routes, relative to where they are mounted (`/standin-x` in the app).

@@ -96,7 +96,6 @@ impl AppState {
     }
 }
 
-/// The request's language: the switch's cookie, else Accept-Language, else Japanese.
 /// What a page may load and run: its own files, the inline scripts that carry
 /// this render's nonce (hydration, streamed resources) and what they load, its
 /// WebAssembly; it may not be framed, nor post forms elsewhere.
@@ -122,6 +121,7 @@ pub fn set_content_security_policy() {
     );
 }
 
+/// The request's language: the switch's cookie, else Accept-Language, else Japanese.
 pub fn request_lang() -> Lang {
     use_context::<http::request::Parts>().map_or(Lang::Ja, |parts| lang_from_headers(&parts.headers))
 }

@@ -106,18 +106,23 @@ pub fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// `Set-Cookie` for a new session. `SameSite=Lax`: the cookie still comes along
-/// when someone follows a link to tweetgen, but not on another site's POST.
-pub fn session_cookie(token: &str, lifetime: Duration) -> HeaderValue {
-    let value =
-        format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Lax", lifetime.as_secs());
+/// `Set-Cookie` for a `__Host-` cookie holding `token` (base64url, or empty to
+/// remove it) for `lifetime`. `SameSite=Lax`: the cookie still comes along when
+/// someone follows a link to tweetgen (or X sends them back), not on another
+/// site's POST; `HttpOnly`: no script reads it.
+pub fn host_cookie(name: &str, token: &str, lifetime: Duration) -> HeaderValue {
+    let value = format!("{name}={token}; Path=/; Max-Age={}; Secure; HttpOnly; SameSite=Lax", lifetime.as_secs());
     HeaderValue::from_str(&value).expect("a base64url token is a valid header value")
+}
+
+/// `Set-Cookie` for a new session.
+pub fn session_cookie(token: &str, lifetime: Duration) -> HeaderValue {
+    host_cookie(SESSION_COOKIE, token, lifetime)
 }
 
 /// `Set-Cookie` that removes the session cookie.
 pub fn clearing_cookie() -> HeaderValue {
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax"))
-        .expect("a constant header value")
+    host_cookie(SESSION_COOKIE, "", Duration::ZERO)
 }
 
 #[cfg(test)]

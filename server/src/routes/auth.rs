@@ -32,20 +32,17 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 /// A pending sign-in older than this is refused (people take a minute or two on X's page).
 const SIGN_IN_TIMEOUT_SECS: f64 = 600.0;
 
-/// Holds the state of the sign-in this browser began. `__Host-`: no subdomain or
-/// plain-HTTP page can plant one; `SameSite=Lax`: it comes along on X's redirect
-/// back (a top-level navigation); `HttpOnly`: no script reads it.
+/// Holds the state of the sign-in this browser began (`session::host_cookie`: no
+/// subdomain or plain-HTTP page can plant one, and it comes along on X's redirect
+/// back, a top-level navigation).
 const SIGN_IN_COOKIE: &str = "__Host-tweetgen-signin";
 
 fn sign_in_cookie(state: &str) -> HeaderValue {
-    let max_age = SIGN_IN_TIMEOUT_SECS as u64;
-    let cookie = format!("{SIGN_IN_COOKIE}={state}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax");
-    HeaderValue::from_str(&cookie).expect("a base64url token is a valid header value")
+    session::host_cookie(SIGN_IN_COOKIE, state, Duration::from_secs_f64(SIGN_IN_TIMEOUT_SECS))
 }
 
 fn clearing_sign_in_cookie() -> HeaderValue {
-    let cookie = format!("{SIGN_IN_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax");
-    HeaderValue::from_str(&cookie).expect("a constant header value")
+    session::host_cookie(SIGN_IN_COOKIE, "", Duration::ZERO)
 }
 
 /// The OAuth client and what the auth routes need.
@@ -165,14 +162,13 @@ async fn finish_sign_in(
     began_here: Option<String>,
 ) -> anyhow::Result<(String, String, Duration)> {
     let oauth = sign_in.oauth.as_ref().context("sign-in is not configured")?;
-    let state = query.state.context("no state in the callback")?;
+    let state_hash = &session::token_hash(&query.state.context("no state in the callback")?);
     // Checked before the pending sign-in is taken out: a stray callback must not use it up.
     anyhow::ensure!(
-        began_here.is_some_and(|cookie| session::token_hash(&cookie) == session::token_hash(&state)),
+        began_here.is_some_and(|cookie| session::token_hash(&cookie) == *state_hash),
         "the callback's state is not the one this browser's sign-in began with (another browser's callback URL, \
          or the cookie expired)"
     );
-    let state_hash = &session::token_hash(&state);
     // The state is single use: taken out whether or not the rest succeeds.
     let pending: Option<(String, String)> = sign_in
         .app

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{header, StatusCode};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{generate, spawn_app, spawn_app_with};
 
 const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
 
@@ -65,13 +65,7 @@ async fn a_server_whose_pools_are_exhausted_stays_ready_and_answers_503_with_ret
 }
 
 async fn app_generate(address: String) -> (StatusCode, Option<String>) {
-    let response = reqwest::Client::new()
-        .post(format!("{address}/api/generate_tweet"))
-        .header(header::ACCEPT, "application/json")
-        .form(&[("screen_name", "busy")])
-        .send()
-        .await
-        .unwrap();
+    let response = generate(&reqwest::Client::new(), &address, "busy").await;
     let retry_after = response.headers().get(header::RETRY_AFTER).map(|value| value.to_str().unwrap().to_string());
     (response.status(), retry_after)
 }

@@ -109,7 +109,7 @@ pub fn browser() -> Client {
 }
 
 /// Asks for a new tweet as the hydrated app asks.
-async fn generate(client: &Client, address: &str, screen_name: &str) -> Response {
+pub async fn generate(client: &Client, address: &str, screen_name: &str) -> Response {
     client
         .post(format!("{address}/api/generate_tweet"))
         .header(header::ACCEPT, "application/json")
