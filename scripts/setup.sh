@@ -35,6 +35,10 @@ if [ "$purpose" = test ]; then
   [ -x /usr/sbin/nft ] || packages+=(nftables)
   [ -x /usr/sbin/haproxy ] || packages+=(haproxy)
 fi
+# systemd-analyze verifies deploy/'s units (terraform/tests/test_deploy_files.py).
+if [ "$purpose" = test ]; then
+  command -v systemd-analyze >/dev/null || packages+=(systemd)
+fi
 # The arm64 release (scripts/package-arm64.sh) and its smoke run under QEMU.
 if [ "$purpose" = test ]; then
   command -v aarch64-linux-gnu-gcc >/dev/null || packages+=(gcc-aarch64-linux-gnu)
