@@ -220,10 +220,10 @@ pub async fn delete_my_data(#[server(default)] confirm: String) -> Result<(), Ap
 /// The 10 users most generated from by others in the last 7 days.
 #[server(endpoint = "ranking")]
 pub async fn ranking() -> Result<Vec<Ranked>, AppError> {
-    use crate::ssr::{with_status, AppState};
+    use crate::ssr::{ranking::RANKING_DAYS, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        state.ranking.ranking(&state.reads(), 7, 10).await
+        state.ranking.ranking(&state.reads(), RANKING_DAYS, 10).await
     })
     .await
 }
@@ -237,23 +237,25 @@ pub async fn generate_tweet(
     #[server(default)] max_chars: String,
     #[server(default)] start: String,
 ) -> Result<Generated, AppError> {
-    use crate::ssr::{check_access, is_plain_form_post, store, training, with_status, AppState};
+    use crate::ssr::{
+        check_access, client_address, is_plain_form_post, rate_limits, store, training, with_status, AppState,
+    };
     with_status(async move {
         let state = AppState::from_context()?;
+        let viewer = state.viewer().await?;
+        state.rate_limit(rate_limits::Action::Generate, viewer.as_ref())?;
         let options = training::options(&state.tokenizer, &max_chars, &start)?;
         let stored = store::model_version(&state.reads(), &screen_name)
             .await?
             .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
-        let viewer = state.viewer().await?;
         let generated_by = viewer.as_ref().map(|viewer| viewer.user_id);
         check_access(&stored.screen_name, stored.user_id, stored.protected, generated_by)?;
         let model = training::cached_model(&state, &stored).await?;
         let text = training::generate(model, options).await?;
-        let (owner, text_ref) = (stored.user_id, &text);
-        let id = state
-            .db
-            .write(|pool| async move { store::record_generation(&pool, owner, generated_by, text_ref).await })
-            .await?;
+        let generation =
+            store::NewGeneration { voice: stored.user_id, generated_by, address: client_address(), text: &text };
+        let generation = &generation;
+        let id = state.db.write(|pool| async move { store::record_generation(&pool, generation).await }).await?;
         // Without JavaScript the result reaches the page as a permalink.
         if is_plain_form_post() {
             leptos_axum::redirect(&format!("/@{}?tweet={id}", stored.screen_name));

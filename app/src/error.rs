@@ -46,6 +46,8 @@ pub enum AppError {
     NoTweetsFile,
     #[error("The tweets files unpack to more than {max_mb} MB, more than tweetgen reads.")]
     UnpackedTooLarge { max_mb: u64 },
+    #[error("{file} has a text longer than {max_kib} KiB at line {line}, longer than any tweet.")]
+    ArchiveTextTooLong { file: String, line: u64, max_kib: usize },
     #[error("{file} is not an X archive tweets file (it should start with window.YTD.tweets.part0 = [).")]
     NotTweetsFile { file: String },
     #[error("{file} is not valid UTF-8 text at line {line}, column {column}.")]
@@ -62,6 +64,10 @@ pub enum AppError {
     TrainingUnderWay,
     #[error("tweetgen is learning from many people's tweets right now. Please try again in a minute.")]
     TooBusyToTrain,
+    #[error(
+        "That is more than tweetgen takes from one person in a short time. Please try again in {retry_after_secs} s."
+    )]
+    RateLimited { retry_after_secs: u32 },
     #[error("tweetgen is moving to a new home: saving is paused for a few seconds. Please try again in a moment.")]
     ReadOnly,
     #[error("This server does not save anything yet: tweetgen is moving here. Please try again in a minute.")]
@@ -111,6 +117,7 @@ impl AppError {
             | AppError::BadZip { .. }
             | AppError::NoTweetsFile
             | AppError::UnpackedTooLarge { .. }
+            | AppError::ArchiveTextTooLong { .. }
             | AppError::NotTweetsFile { .. }
             | AppError::ArchiveInvalidUtf8 { .. }
             | AppError::ArchiveBrokenJson { .. }
@@ -119,9 +126,10 @@ impl AppError {
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
             AppError::SignInRequired => StatusCode::UNAUTHORIZED,
             AppError::ProtectedAccount(_) => StatusCode::FORBIDDEN,
-            AppError::RetrainTooSoon { .. } | AppError::TrainingUnderWay | AppError::TooBusyToTrain => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            AppError::RetrainTooSoon { .. }
+            | AppError::TrainingUnderWay
+            | AppError::TooBusyToTrain
+            | AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Request(_) => StatusCode::BAD_REQUEST,
             AppError::ReadOnly | AppError::NotOpenYet | AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -131,16 +139,17 @@ impl AppError {
 
 #[cfg(feature = "ssr")]
 impl AppError {
-    /// Answered with Retry-After: the client should try again shortly.
-    pub fn is_temporary(&self) -> bool {
-        matches!(
-            self,
+    /// Seconds for Retry-After, where the client should try again shortly.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
             AppError::ReadOnly
-                | AppError::NotOpenYet
-                | AppError::Unavailable
-                | AppError::TrainingUnderWay
-                | AppError::TooBusyToTrain
-        )
+            | AppError::NotOpenYet
+            | AppError::Unavailable
+            | AppError::TrainingUnderWay
+            | AppError::TooBusyToTrain => Some(RETRY_AFTER_SECONDS),
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
     }
 }
 

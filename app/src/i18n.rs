@@ -164,11 +164,12 @@ impl Texts {
         }
     }
 
+    /// A ranking's count: people (one per viewer and day), not requests.
     pub fn generations(&self, count: i64) -> String {
         match self.lang {
-            Lang::Ja => format!("{count}回生成"),
-            Lang::En if count == 1 => "1 generation".to_string(),
-            Lang::En => format!("{count} generations"),
+            Lang::Ja => format!("{count}人が生成"),
+            Lang::En if count == 1 => "1 person".to_string(),
+            Lang::En => format!("{count} people"),
         }
     }
 
@@ -218,6 +219,9 @@ fn japanese_error(error: &AppError) -> String {
         AppError::BadZip { detail } => format!(".zipファイルを読めませんでした（{detail}）。"),
         AppError::NoTweetsFile => ".zipにツイートのファイル（data/tweets.js）がありません。".into(),
         AppError::UnpackedTooLarge { max_mb } => format!("ツイートのファイルが展開すると{max_mb} MBを超えます。"),
+        AppError::ArchiveTextTooLong { file, line, max_kib } => {
+            format!("{file}の{line}行目に{max_kib} KiBを超えるテキストがあります（ツイートとしては長すぎます）。")
+        }
         AppError::NotTweetsFile { file } => {
             format!("{file}はXのアーカイブのツイートファイルではありません（window.YTD.tweets.part0 = [ で始まるはずです）。")
         }
@@ -237,6 +241,9 @@ fn japanese_error(error: &AppError) -> String {
         }
         AppError::TrainingUnderWay => "学習がまだ進行中です。終わるまでお待ちください。".into(),
         AppError::TooBusyToTrain => "いま多くの人の学習が進んでいます。1分ほどしてからもう一度お試しください。".into(),
+        AppError::RateLimited { retry_after_secs } => {
+            format!("短い時間に受け付けられる回数を超えました。{retry_after_secs}秒ほど待ってからもう一度お試しください。")
+        }
         AppError::ReadOnly => "tweetgenはお引っ越し中です。保存を数秒間止めています。少し待ってからもう一度お試しください。".into(),
         AppError::NotOpenYet => {
             "このサーバーはまだ保存を受け付けていません（tweetgenのお引っ越し先です）。1分ほど待ってからお試しください。".into()

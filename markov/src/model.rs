@@ -23,6 +23,11 @@ pub const MAX_ORDER: usize = 4;
 /// and order 1 reads as word salad.
 pub const DEFAULT_ORDER: usize = 2;
 
+/// Sentences tokenized at once in training: enough to give every core a share
+/// (`Tokenizer::tokenize_all` gives a thread at least 1,000), few enough that
+/// their tokens stay small beside the corpus.
+const TOKENIZE_BATCH: usize = 4_096;
+
 /// Token id 0 ends every sentence (and stands before the first one).
 pub(crate) const BOUNDARY: u32 = 0;
 
@@ -87,7 +92,11 @@ impl Model {
         let mut corpus = vec![BOUNDARY];
         let mut spaced_positions = Vec::new();
         let mut learned = 0u32;
-        for tokens in tokenizer.tokenize_all(sentences) {
+        // In batches: the tokens of a whole corpus would be 24 bytes per word
+        // at once, several times the text (a training's memory is bounded by its
+        // text: see the app's training tests).
+        let batches = sentences.chunks(TOKENIZE_BATCH).flat_map(|batch| tokenizer.tokenize_all(batch));
+        for tokens in batches {
             if tokens.is_empty() {
                 continue;
             }

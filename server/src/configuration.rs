@@ -27,6 +27,9 @@ pub struct Settings {
     pub cards: CardSettings,
     pub control: ControlSettings,
     pub ranking: RankingSettings,
+    /// Per client, on each instance: `generate`, `sign_in`, `train`, `render_card`,
+    /// each `{ per_minute, burst }`.
+    pub rate_limits: tweetgen_app::ssr::rate_limits::Rates,
     /// Train the demo users from the bundled corpus at start-up if they are missing.
     pub seed_demo_users: bool,
 }
@@ -43,11 +46,20 @@ pub struct ServerSettings {
     /// The site's address as visitors see it (`https://tweetgen.example`), for
     /// share links, card images and the OAuth redirect. Unset: the bound address.
     pub public_url: Option<String>,
+    /// Proxies in front that append the client's address to `X-Forwarded-For`
+    /// (1 behind an ALB). 0: the peer is the client, and the header is ignored.
+    pub proxy_hops: usize,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 3000, max_body_bytes: 8 * 1024 * 1024, public_url: None }
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 3000,
+            max_body_bytes: 8 * 1024 * 1024,
+            public_url: None,
+            proxy_hops: 0,
+        }
     }
 }
 
@@ -278,6 +290,9 @@ pub struct LearningSettings {
     pub max_unpacked_bytes: u64,
     /// Tweets read from one archive; later ones are left out.
     pub max_tweets: usize,
+    /// Bytes of tweet text read from one archive; later tweets are left out. With
+    /// the upload it bounds a training's memory (see bench/README.md).
+    pub max_text_bytes: usize,
     /// Trainings at once on one server (default: its cores); more wait for a slot.
     pub max_concurrent_trainings: usize,
     /// How long a training waits for a slot before 429 with Retry-After.
@@ -292,6 +307,7 @@ impl Default for LearningSettings {
             max_upload_bytes: archive.max_upload_bytes,
             max_unpacked_bytes: archive.max_unpacked_bytes,
             max_tweets: archive.max_tweets,
+            max_text_bytes: archive.max_text_bytes,
             max_concurrent_trainings: std::thread::available_parallelism().map_or(1, usize::from),
             training_wait_ms: 10_000,
         }
@@ -304,6 +320,9 @@ impl LearningSettings {
             max_upload_bytes: self.max_upload_bytes,
             max_unpacked_bytes: self.max_unpacked_bytes,
             max_tweets: self.max_tweets,
+            max_text_bytes: self.max_text_bytes,
+            // No tweet, nor any line of one, is longer than the engine takes.
+            max_string_bytes: tweetgen_markov::MAX_LINE_BYTES,
         }
     }
 }

@@ -21,7 +21,14 @@ use tower_http::{
     trace::TraceLayer,
 };
 use tweetgen_app::ssr::database::{Admission, Database, Writes};
-use tweetgen_app::ssr::{cache::ModelCache, ranking::RankingCache, session, trainings::Trainings, AppConfig, AppState};
+use tweetgen_app::ssr::{
+    cache::ModelCache,
+    ranking::{RankingCache, RANKING_DAYS},
+    rate_limits::RateLimits,
+    session, store,
+    trainings::Trainings,
+    AppConfig, AppState,
+};
 use tweetgen_app::{shell, App};
 
 use crate::configuration::{AuthSettings, Settings};
@@ -87,7 +94,9 @@ impl Application {
             settings.learning.max_concurrent_trainings,
             Duration::from_millis(settings.learning.training_wait_ms),
         ));
-        let state = AppState { db, tokenizer, models, ranking, cards, trainings, config: Arc::new(config) };
+        let rate_limits = Arc::new(RateLimits::new(settings.rate_limits));
+        let state =
+            AppState { db, tokenizer, models, ranking, cards, trainings, rate_limits, config: Arc::new(config) };
         if settings.seed_demo_users && state.db.admission() == Admission::Open {
             seed::seed_demo_users(&state).await?;
         }
@@ -110,7 +119,8 @@ impl Application {
             upload: settings.learning.max_upload_bytes + 64 * 1024,
         };
         let https = routes::Https(public_url.starts_with("https://"));
-        let mut router = router(leptos_options, state.clone(), sign_in, body_limits, https);
+        let hops = routes::ProxyHops(settings.server.proxy_hops);
+        let mut router = router(leptos_options, state.clone(), sign_in, body_limits, (https, hops));
         if auth.standin {
             let callback = x_standin::RedirectUris::Exactly(vec![format!("{public_url}/auth/callback")]);
             router = router.nest("/standin-x", x_standin::router(&auth.client_id, callback));
@@ -130,7 +140,9 @@ impl Application {
     /// leaves the presence table.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!("listening on http://{}", self.address());
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(self.stop.received()).await;
+        // The peer's address: the client's, or the load balancer's (`client_address`).
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(self.stop.received()).await;
         let _ = self.control.stop.send(());
         let _ = self.control.task.await;
         Ok(served?)
@@ -166,8 +178,9 @@ fn standin_settings(auth: AuthSettings, public_url: &str, own: SocketAddr) -> Au
     }
 }
 
-/// Expired sessions and abandoned sign-ins, removed hourly by every instance
-/// (cheap, idempotent deletes on indexed columns); skipped while writes are not open.
+/// Expired sessions and abandoned sign-ins, and the ranking's votes, salts and
+/// owners' addresses past its window, removed hourly by every instance (cheap,
+/// idempotent deletes on indexed columns); skipped while writes are not open.
 async fn purge_expired_sessions(db: Database) {
     let mut hourly = tokio::time::interval(Duration::from_secs(60 * 60));
     loop {
@@ -175,7 +188,11 @@ async fn purge_expired_sessions(db: Database) {
         if db.admission() != Admission::Open {
             continue;
         }
-        match db.write(|pool| async move { session::purge_expired(&pool).await }).await {
+        let purged = db.write(|pool| async move {
+            // A day beyond the ranking's week: a vote is never purged while counted.
+            Ok(session::purge_expired(&pool).await? + store::purge_ranking(&pool, RANKING_DAYS + 1).await?)
+        });
+        match purged.await {
             Ok(removed) => tracing::debug!(removed, "purged expired sessions"),
             Err(error) => tracing::warn!(?error, "purging expired sessions"),
         }
@@ -187,7 +204,7 @@ fn router(
     state: AppState,
     sign_in: SignIn,
     body_limits: BodyLimits,
-    https: routes::Https,
+    (https, hops): (routes::Https, routes::ProxyHops),
 ) -> Router {
     let health = Router::new()
         .route("/healthz", get(routes::healthz))
@@ -227,6 +244,7 @@ fn router(
         .layer(middleware::from_fn_with_state(body_limits, routes::limit_body_size))
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(https, routes::security_headers))
+        .layer(middleware::from_fn_with_state(hops, routes::client_address))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -1,15 +1,17 @@
 //! Server-only code: state, storage, training. Never compiled into the wasm bundle.
 
-pub mod archive;
 pub mod cache;
 pub mod card;
 pub mod database;
 pub mod ranking;
+pub mod rate_limits;
 pub mod session;
 pub mod share_card;
 pub mod store;
 pub mod training;
 pub mod trainings;
+
+pub use tweetgen_archive as archive;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub cards: Option<Arc<share_card::Cards>>,
     /// Admission of trainings on this instance (`begin_training`).
     pub trainings: Arc<trainings::Trainings>,
+    /// How often each client may do the costly things, on this instance.
+    pub rate_limits: Arc<rate_limits::RateLimits>,
     pub config: Arc<AppConfig>,
 }
 
@@ -90,6 +94,20 @@ impl AppState {
         })
     }
 
+    /// Lets the current request's client do `action` now, or refuses with 429:
+    /// the signed-in `viewer` counted by their account, anyone else by address.
+    pub fn rate_limit(
+        &self,
+        action: rate_limits::Action,
+        viewer: Option<&session::SessionUser>,
+    ) -> Result<(), AppError> {
+        let client = match viewer {
+            Some(viewer) => rate_limits::Client::Account(viewer.user_id),
+            None => rate_limits::Client::Address(client_address()),
+        };
+        self.rate_limits.check(action, client)
+    }
+
     /// The signed-in visitor, or the error that asks them to sign in.
     pub async fn signed_in(&self) -> Result<session::SessionUser, AppError> {
         self.viewer().await?.ok_or(AppError::SignInRequired)
@@ -121,6 +139,14 @@ pub fn set_content_security_policy() {
     );
 }
 
+/// The current request's client address, as the server's `client_address`
+/// layer found it (every request passes it; none outside a request).
+pub fn client_address() -> rate_limits::ClientAddress {
+    let found = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<rate_limits::ClientAddress>().copied());
+    found.unwrap_or_else(|| rate_limits::ClientAddress::new(std::net::Ipv6Addr::UNSPECIFIED.into()))
+}
+
 /// The request's language: the switch's cookie, else Accept-Language, else Japanese.
 pub fn request_lang() -> Lang {
     use_context::<http::request::Parts>().map_or(Lang::Ja, |parts| lang_from_headers(&parts.headers))
@@ -150,11 +176,8 @@ pub async fn with_status<T>(work: impl std::future::Future<Output = Result<T, Ap
         if !is_plain_form_post() {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(error.status());
-                if error.is_temporary() {
-                    response.insert_header(
-                        http::header::RETRY_AFTER,
-                        http::HeaderValue::from(crate::error::RETRY_AFTER_SECONDS),
-                    );
+                if let Some(seconds) = error.retry_after_secs() {
+                    response.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
                 }
             }
         }

@@ -1,4 +1,6 @@
-//! The ranking: the users most generated from by others in the last days.
+//! The ranking: the users most generated from by others in the last days,
+//! counted in people: one vote per viewer, voice and day (`store::record_generation`),
+//! none from the voice's own account or its owner's addresses of that day.
 //!
 //! Counting a week of generations takes seconds at scale (`ranking_at_scale` in
 //! the server's tests: ~2 s for 5 M), so each instance counts once per
@@ -14,6 +16,9 @@ use tokio::sync::Mutex;
 
 use crate::api::Ranked;
 use crate::error::AppError;
+
+/// The ranking's window, in days (today included).
+pub const RANKING_DAYS: i32 = 7;
 
 /// Users kept beyond the shown ones, to fill places left by deleted or
 /// protected accounts until the next refresh.
@@ -86,15 +91,16 @@ impl RankingCache {
     }
 }
 
-/// The `limit` users with the most generations by others in the last `days`
-/// days, protected accounts left out, ties by name.
+/// The `limit` users with the most votes in the last `days` days (today
+/// included), protected accounts left out, ties by name.
 async fn count(pool: &PgPool, days: i32, limit: i64) -> Result<Vec<Counted>, AppError> {
     Ok(sqlx::query_as(
         "SELECT u.id AS user_id, count(*) AS generations
-         FROM generations g JOIN users u ON u.id = g.user_id
-         WHERE g.created_at > now() - make_interval(days => $1)
-           AND g.generated_by IS DISTINCT FROM g.user_id
+         FROM ranking_votes v JOIN users u ON u.id = v.voice_id
+         WHERE v.day > current_date - $1
            AND NOT u.protected
+           AND NOT EXISTS (SELECT 1 FROM owner_addresses o
+                           WHERE o.user_id = v.voice_id AND o.day = v.day AND o.viewer = v.viewer)
          GROUP BY u.id, u.screen_name
          ORDER BY generations DESC, u.screen_name
          LIMIT $2",

@@ -1,13 +1,21 @@
 //! The card image (OGP / X card) of a user page or a generated tweet: rendered
 //! on first request, then served from memory while the model's version stands.
+//!
+//! Invariant: one render per image and model version at a time on an instance;
+//! requests for an image being rendered wait for that render (a crawler and a
+//! hundred visitors of a new post cost one PNG).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use rand::{rngs::StdRng, SeedableRng};
 use tweetgen_markov::GenerateOptions;
 
 use super::cache::VersionedCache;
 use super::card::{render_png, Card, CardFonts};
+use super::rate_limits::{Action, Client};
 use super::{store, training, AppState};
 use crate::error::AppError;
 use crate::i18n::Lang;
@@ -21,15 +29,37 @@ struct CardKey {
     lang: Lang,
 }
 
-/// The fonts and the rendered images.
+/// The fonts, the rendered images and the renders under way.
 pub struct Cards {
     fonts: Arc<CardFonts>,
     images: VersionedCache<CardKey, Arc<Vec<u8>>>,
+    rendering: Mutex<HashMap<(CardKey, i64), Arc<Render>>>,
 }
+
+/// One render, shared by the requests that wait for it.
+type Render = OnceCell<Result<Arc<Vec<u8>>, AppError>>;
 
 impl Cards {
     pub fn new(fonts: CardFonts, cache_max_bytes: usize) -> Self {
-        Self { fonts: Arc::new(fonts), images: VersionedCache::new(cache_max_bytes) }
+        Self {
+            fonts: Arc::new(fonts),
+            images: VersionedCache::new(cache_max_bytes),
+            rendering: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The render of `key` at `version`: under way, or new.
+    fn render(&self, key: &CardKey, version: i64) -> Arc<Render> {
+        let mut rendering = self.rendering.lock().expect("card renders lock");
+        rendering.entry((key.clone(), version)).or_default().clone()
+    }
+
+    /// Forgets a render that has finished (its image is in the cache, or it failed).
+    fn rendered(&self, key: CardKey, version: i64, render: &Arc<Render>) {
+        let mut rendering = self.rendering.lock().expect("card renders lock");
+        if rendering.get(&(key.clone(), version)).is_some_and(|current| Arc::ptr_eq(current, render)) {
+            rendering.remove(&(key, version));
+        }
     }
 }
 
@@ -47,13 +77,13 @@ pub struct CardImage {
 
 /// The card of `screen_name`'s page, or of one tweet generated from their model.
 /// Checked against the database on every request, like the models: a deleted
-/// user or a retrained model never gets a stale image.
+/// user or a retrained model never gets a stale image. An image not in the
+/// cache counts against `client`'s rate of renders.
 pub async fn card_image(
     state: &AppState,
     cards: &Cards,
-    screen_name: &str,
-    tweet: Option<i64>,
-    lang: Lang,
+    (screen_name, tweet, lang): (&str, Option<i64>, Lang),
+    client: Client,
 ) -> Result<CardImage, AppError> {
     let stored = store::model_version(&state.reads(), screen_name)
         .await?
@@ -63,6 +93,21 @@ pub async fn card_image(
     if let Some(png) = cards.images.get(&key, stored.version) {
         return Ok(CardImage { etag, png });
     }
+    state.rate_limits.check(Action::RenderCard, client)?;
+    let render = cards.render(&key, stored.version);
+    let png = render.get_or_init(|| render_card(state, cards, &stored, key.clone())).await.clone();
+    cards.rendered(key, stored.version, &render);
+    Ok(CardImage { etag, png: png? })
+}
+
+/// Renders a card and puts it in the cache.
+async fn render_card(
+    state: &AppState,
+    cards: &Cards,
+    stored: &store::StoredModel,
+    key: CardKey,
+) -> Result<Arc<Vec<u8>>, AppError> {
+    let (tweet, lang) = (key.tweet, key.lang);
     let texts = lang.texts();
     // A protected account's words stay off images that anyone can fetch.
     let text = if stored.protected {
@@ -71,7 +116,7 @@ pub async fn card_image(
         let generated = store::generation(&state.reads(), &stored.screen_name, id).await?;
         generated.ok_or(AppError::UnknownGeneration)?.text
     } else {
-        sample_tweet(state, &stored).await?.unwrap_or_else(|| texts.tagline.to_string())
+        sample_tweet(state, stored).await?.unwrap_or_else(|| texts.tagline.to_string())
     };
     let fonts = cards.fonts.clone();
     let screen_name = stored.screen_name.clone();
@@ -89,7 +134,7 @@ pub async fn card_image(
     })?;
     let png = Arc::new(png);
     cards.images.insert(key, stored.version, png.clone(), png.len());
-    Ok(CardImage { etag, png })
+    Ok(png)
 }
 
 /// One tweet in the user's voice, the same for a given model version (so the

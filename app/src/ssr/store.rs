@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::rate_limits::ClientAddress;
 use super::training::TrainedModel;
 use crate::api::Profile;
 use crate::error::AppError;
@@ -189,22 +190,86 @@ pub async fn model_data(pool: &PgPool, user_id: i64) -> Result<Option<(i64, Vec<
     Ok(sqlx::query_as("SELECT version, data FROM models WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?)
 }
 
-/// Records a tweet generated from `user_id`'s model, asked for by `generated_by`
-/// (the signed-in visitor; `None` for anyone else).
-pub async fn record_generation(
-    pool: &PgPool,
-    user_id: i64,
-    generated_by: Option<i64>,
-    text: &str,
-) -> Result<i64, AppError> {
-    let (id,): (i64,) =
-        sqlx::query_as("INSERT INTO generations (user_id, generated_by, text) VALUES ($1, $2, $3) RETURNING id")
-            .bind(user_id)
-            .bind(generated_by)
-            .bind(text)
-            .fetch_one(pool)
-            .await?;
+/// A generation to record: the tweet, and who asked for it for the ranking.
+pub struct NewGeneration<'a> {
+    pub voice: i64,
+    pub generated_by: Option<i64>,
+    pub address: ClientAddress,
+    pub text: &'a str,
+}
+
+/// The day's salt: made by the first statement of the day that needs it. If two
+/// make it at once, the one that waited sees none in its snapshot and records
+/// no vote and no address that time (once a day at most).
+const TODAY_SALT: &str = "salt AS (
+        INSERT INTO ranking_salts (day) VALUES (current_date) ON CONFLICT (day) DO NOTHING RETURNING salt
+    ), today AS (
+        SELECT salt FROM salt UNION ALL SELECT salt FROM ranking_salts WHERE day = current_date LIMIT 1
+    )";
+
+/// Records a generation and, in the same statement, its vote for the ranking
+/// (once per viewer, voice and day; none from the voice's own account) and, for a
+/// signed-in viewer, the address as one of theirs for the day.
+pub async fn record_generation(pool: &PgPool, generation: &NewGeneration<'_>) -> Result<i64, AppError> {
+    let viewer = match generation.generated_by {
+        Some(user_id) => format!("u:{user_id}"),
+        None => address_key(generation.address),
+    };
+    let (id,): (i64,) = sqlx::query_as(&format!(
+        "WITH {TODAY_SALT}, generation AS (
+             INSERT INTO generations (user_id, generated_by, text) VALUES ($1, $2, $3) RETURNING id
+         ), vote AS (
+             INSERT INTO ranking_votes (voice_id, day, viewer)
+             SELECT $1, current_date, sha256(convert_to(salt::text || $4, 'UTF8')) FROM today
+             WHERE $2::bigint IS DISTINCT FROM $1
+             ON CONFLICT DO NOTHING
+         ), owner AS (
+             INSERT INTO owner_addresses (user_id, day, viewer)
+             SELECT $2, current_date, sha256(convert_to(salt::text || $5, 'UTF8')) FROM today
+             WHERE $2::bigint IS NOT NULL
+             ON CONFLICT DO NOTHING
+         )
+         SELECT id FROM generation"
+    ))
+    .bind(generation.voice)
+    .bind(generation.generated_by)
+    .bind(generation.text)
+    .bind(viewer)
+    .bind(address_key(generation.address))
+    .fetch_one(pool)
+    .await?;
     Ok(id)
+}
+
+/// Notes `address` as one of `user_id`'s for the day (at sign-in): votes from it
+/// for their own voice do not count.
+pub async fn note_owner_address(pool: &PgPool, user_id: i64, address: ClientAddress) -> Result<(), AppError> {
+    sqlx::query(&format!(
+        "WITH {TODAY_SALT}
+         INSERT INTO owner_addresses (user_id, day, viewer)
+         SELECT $1, current_date, sha256(convert_to(salt::text || $2, 'UTF8')) FROM today
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(user_id)
+    .bind(address_key(address))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Removes the ranking's salts, votes and addresses older than `days` days.
+pub async fn purge_ranking(pool: &PgPool, days: i32) -> Result<u64, AppError> {
+    let mut removed = 0;
+    for table in ["ranking_votes", "owner_addresses", "ranking_salts"] {
+        let deleted =
+            sqlx::query(&format!("DELETE FROM {table} WHERE day < current_date - $1")).bind(days).execute(pool).await?;
+        removed += deleted.rows_affected();
+    }
+    Ok(removed)
+}
+
+fn address_key(address: ClientAddress) -> String {
+    format!("a:{}", address.ip())
 }
 
 /// A generated tweet, with its model's owner and whether they are protected, so

@@ -45,11 +45,14 @@ pub struct Admitted {
 }
 
 impl AppState {
-    /// Admits the signed-in visitor's training: a slot here, then the account's
-    /// claim (refused if they trained within the retrain interval or a training of
-    /// theirs is under way). Before any of the upload is read or trained on.
+    /// Admits the signed-in visitor's training: within their rate, a slot here,
+    /// then the account's claim (refused if they trained within the retrain
+    /// interval or a training of theirs is under way). Before any of the upload is
+    /// read or trained on.
     pub async fn begin_training(&self) -> Result<Admitted, AppError> {
         let user = self.signed_in().await?;
+        // Failed uploads take no claim: the rate bounds how often one can fail.
+        self.rate_limit(super::rate_limits::Action::Train, Some(&user))?;
         let slot = self.trainings.slot().await?;
         let (user_id, interval) = (user.user_id, self.config.retrain_interval);
         self.db.write(|pool| async move { store::claim_training(&pool, user_id, interval).await }).await?;

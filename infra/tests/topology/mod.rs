@@ -362,6 +362,13 @@ impl Topology {
             .env("TWEETGEN__SERVER__PUBLIC_URL", self.url(if on_vps { "vps" } else { "lb" }))
             .envs(self.sign_in_with_x(on_vps))
             .env("TWEETGEN__LEARNING__RETRAIN_INTERVAL_SECS", "0")
+            // Behind the balancer, the client is the address it appends; the
+            // VPS is reached directly.
+            .env("TWEETGEN__SERVER__PROXY_HOPS", if on_vps { "0" } else { "1" })
+            // Every load client is one address here: a load test, not an abuse test.
+            .envs(UNLIMITED_RATES.iter().flat_map(|action| {
+                ["PER_MINUTE", "BURST"].map(|key| (format!("TWEETGEN__RATE_LIMITS__{action}__{key}"), "1000000"))
+            }))
             .env("TWEETGEN__LOG__FORMAT", "json")
             .env("TWEETGEN__LOG__FILTER", "info")
             .current_dir(workspace())
@@ -587,7 +594,11 @@ fn start_moto(host: &Host) -> Process {
     Process(child)
 }
 
+/// The rate-limited actions (`[rate_limits]`), lifted for the load.
+const UNLIMITED_RATES: [&str; 4] = ["GENERATE", "SIGN_IN", "TRAIN", "RENDER_CARD"];
+
 /// The ALB's part: health checks on /readyz, round robin over the healthy ones,
+/// the client's address appended to X-Forwarded-For,
 /// targets registered and deregistered (its runtime API on `BALANCER_SOCKET`),
 /// and a request whose connection is refused tried on another; nothing else retried.
 fn start_haproxy(host: &Host, apps: &[std::net::Ipv4Addr], dir: &Path) -> Process {
@@ -598,7 +609,7 @@ fn start_haproxy(host: &Host, apps: &[std::net::Ipv4Addr], dir: &Path) -> Proces
         .collect();
     let config = format!(
         "global\n    maxconn 2000\n    stats socket {} mode 600 level admin\n\
-         defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n\
+         defaults\n    mode http\n    option forwardfor\n    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n\
          \x20   retries 3\n    option redispatch\n    retry-on conn-failure\n\
          frontend www\n    bind {}:80\n    default_backend fleet\n\
          backend fleet\n    balance roundrobin\n    option httpchk GET /readyz\n    http-check expect status 200\n\

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::{
-    extract::{Query, State},
+    extract::{Extension, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
@@ -23,7 +23,8 @@ use oauth2::{
 };
 use serde::Deserialize;
 use tweetgen_app::api::is_valid_screen_name;
-use tweetgen_app::ssr::{session, store, AppState};
+use tweetgen_app::ssr::rate_limits::{self, Action, ClientAddress};
+use tweetgen_app::ssr::{lang_from_headers, session, store, AppState};
 
 use crate::configuration::AuthSettings;
 
@@ -94,10 +95,18 @@ pub struct LoginQuery {
 }
 
 /// `GET /auth/login`: sends the browser to X's authorization page.
-pub async fn login(State(sign_in): State<SignIn>, Query(query): Query<LoginQuery>) -> Response {
+pub async fn login(
+    State(sign_in): State<SignIn>,
+    Query(query): Query<LoginQuery>,
+    Extension(address): Extension<ClientAddress>,
+    headers: HeaderMap,
+) -> Response {
     let Some(oauth) = &sign_in.oauth else {
         return (StatusCode::SERVICE_UNAVAILABLE, "Sign-in with X is not configured on this server.").into_response();
     };
+    if let Err(limited) = sign_in.app.rate_limits.check(Action::SignIn, rate_limits::Client::Address(address)) {
+        return super::error_response(&limited, lang_from_headers(&headers));
+    }
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (state, state_hash) = session::new_token();
     let return_to = local_path(query.return_to.as_deref());
@@ -140,11 +149,12 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(sign_in): State<SignIn>,
     Query(query): Query<CallbackQuery>,
+    Extension(address): Extension<ClientAddress>,
     headers: HeaderMap,
 ) -> Response {
     let began_here = session::cookie(&headers, SIGN_IN_COOKIE);
     let clear = (header::SET_COOKIE, clearing_sign_in_cookie());
-    match finish_sign_in(&sign_in, query, began_here).await {
+    match finish_sign_in(&sign_in, query, began_here, address).await {
         Ok((token, return_to, lifetime)) => {
             let session = (header::SET_COOKIE, session::session_cookie(&token, lifetime));
             ([clear, session], Redirect::to(&return_to)).into_response()
@@ -160,6 +170,7 @@ async fn finish_sign_in(
     sign_in: &SignIn,
     query: CallbackQuery,
     began_here: Option<String>,
+    address: ClientAddress,
 ) -> anyhow::Result<(String, String, Duration)> {
     let oauth = sign_in.oauth.as_ref().context("sign-in is not configured")?;
     let state_hash = &session::token_hash(&query.state.context("no state in the callback")?);
@@ -203,6 +214,7 @@ async fn finish_sign_in(
         .db
         .write(|pool| async move {
             let user_id = store::upsert_x_user(&pool, &account.id, &account.username, account.protected).await?;
+            store::note_owner_address(&pool, user_id, address).await?;
             session::create(&pool, user_id, lifetime).await
         })
         .await?;

@@ -1,14 +1,20 @@
 use axum::{
-    extract::{Path, State},
+    extract::{Extension, Path, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use tweetgen_app::ssr::rate_limits::{Client, ClientAddress};
 use tweetgen_app::ssr::{lang_from_headers, share_card, AppState};
 
 /// `GET /card/{screen_name}.png`: the user page's card image.
-pub async fn user_card(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+pub async fn user_card(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Extension(address): Extension<ClientAddress>,
+    headers: HeaderMap,
+) -> Response {
     match file.strip_suffix(".png") {
-        Some(screen_name) => card(&state, screen_name, None, &headers).await,
+        Some(screen_name) => card(&state, (screen_name, None), address, &headers).await,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -17,20 +23,28 @@ pub async fn user_card(State(state): State<AppState>, Path(file): Path<String>, 
 pub async fn tweet_card(
     State(state): State<AppState>,
     Path((screen_name, file)): Path<(String, String)>,
+    Extension(address): Extension<ClientAddress>,
     headers: HeaderMap,
 ) -> Response {
     match file.strip_suffix(".png").and_then(|id| id.parse().ok()) {
-        Some(id) => card(&state, &screen_name, Some(id), &headers).await,
+        Some(id) => card(&state, (&screen_name, Some(id)), address, &headers).await,
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn card(state: &AppState, screen_name: &str, tweet: Option<i64>, headers: &HeaderMap) -> Response {
+async fn card(
+    state: &AppState,
+    (screen_name, tweet): (&str, Option<i64>),
+    address: ClientAddress,
+    headers: &HeaderMap,
+) -> Response {
     let Some(cards) = &state.cards else { return StatusCode::NOT_FOUND.into_response() };
     if !tweetgen_app::api::is_valid_screen_name(screen_name) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    match share_card::card_image(state, cards, screen_name, tweet, lang_from_headers(headers)).await {
+    // Cards are fetched anonymously (crawlers, image previews): by address.
+    let image = (screen_name, tweet, lang_from_headers(headers));
+    match share_card::card_image(state, cards, image, Client::Address(address)).await {
         Ok(image) => {
             // Revalidated on every use (cheap: the image is in memory), so a
             // retrain or a deletion shows at once, even through a CDN.
@@ -44,6 +58,6 @@ async fn card(state: &AppState, screen_name: &str, tweet: Option<i64>, headers: 
             (cache, png, image.png.as_ref().clone()).into_response()
         }
         // Unknown users and tweets are 404s, like their pages.
-        Err(error) => (error.status(), error.to_string()).into_response(),
+        Err(error) => super::error_response(&error, lang_from_headers(headers)),
     }
 }

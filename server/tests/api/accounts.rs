@@ -5,9 +5,7 @@ use reqwest::{header, Client, Response};
 
 use tweetgen_server::{configuration::Settings, startup::Application};
 
-use crate::helpers::{browser, location, spawn_app, spawn_app_with, TestApp};
-
-const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
+use crate::helpers::{browser, generate_from, location, spawn_app, spawn_app_with, TestApp, TWEETS};
 
 /// The `Set-Cookie` for the session cookie, or the only one; empty if none.
 fn set_cookie(response: &Response) -> String {
@@ -346,7 +344,7 @@ async fn deleting_my_data_removes_everything_at_once_on_every_instance() {
 }
 
 #[tokio::test]
-async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
+async fn the_ranking_counts_people_not_requests_over_seven_days() {
     let app = spawn_app().await;
     for name in ["popular", "modest", "narcissus", "forgotten"] {
         app.train(name, TWEETS).await;
@@ -356,18 +354,26 @@ async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
     for _ in 0..5 {
         assert_eq!(app.generate_as(&narcissus, "narcissus").await.status(), 200);
     }
+    // One vote per viewer, voice and day: an account...
     for _ in 0..3 {
-        app.generate_as(&fan, "popular").await;
+        assert_eq!(app.generate_as(&fan, "popular").await.status(), 200);
     }
-    app.generate_as(&app.client, "popular").await;
+    // ...or, anonymous, an address.
+    for _ in 0..3 {
+        assert_eq!(generate_from(&app, "198.51.100.1", "popular").await.status(), 200);
+    }
     app.generate_as(&narcissus, "modest").await;
-    app.generate_as(&app.client, "narcissus").await;
+    // Anonymous from the address narcissus signed in from: theirs, not counted.
+    for _ in 0..4 {
+        assert_eq!(generate_from(&app, "127.0.0.1", "narcissus").await.status(), 200);
+    }
+    generate_from(&app, "198.51.100.2", "narcissus").await;
     for _ in 0..9 {
         app.generate_as(&fan, "forgotten").await;
     }
     sqlx::query(
-        "UPDATE generations SET created_at = now() - interval '8 days'
-         WHERE user_id = (SELECT id FROM users WHERE screen_name = 'forgotten')",
+        "UPDATE ranking_votes SET day = current_date - 7
+         WHERE voice_id = (SELECT id FROM users WHERE screen_name = 'forgotten')",
     )
     .execute(&app.pool)
     .await
@@ -376,40 +382,47 @@ async fn the_ranking_counts_others_generations_of_the_last_seven_days() {
     assert_eq!(
         app.ranking().await,
         serde_json::json!([
-            {"screen_name": "popular", "generations": 4},
+            {"screen_name": "popular", "generations": 2},
             {"screen_name": "modest", "generations": 1},
             {"screen_name": "narcissus", "generations": 1},
         ]),
-        "own generations and those older than 7 days do not count"
+        "own generations, repeats and votes older than 7 days do not count"
     );
     let home = app.get("/").await.text().await.unwrap();
-    assert!(home.contains("4 generations"), "{home}");
+    assert!(home.contains("2 people"), "{home}");
+    // Every generation is kept (permalinks) even when it is not counted.
+    assert_eq!(count(&app, "SELECT count(*) FROM generations").await, 5 + 3 + 3 + 1 + 4 + 1 + 9);
+    // Viewers are stored only as the day's salted hashes.
+    let stored: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT viewer FROM ranking_votes").fetch_all(&app.pool).await.unwrap();
+    assert!(stored.iter().all(|(viewer,)| viewer.len() == 32 && !String::from_utf8_lossy(viewer).contains("198.")));
 }
 
-/// A week of generations by visitors: `per_hour` an hour for `user`, from
-/// `from_hours` to `to_hours` ago.
-async fn generated_over_hours(app: &TestApp, user: &str, from_hours: i32, to_hours: i32, per_hour: i32) {
+/// Votes for `user` by `per_day` distinct viewers a day, from `from_days` to
+/// `to_days` days ago.
+async fn votes_over_days(app: &TestApp, user: &str, from_days: i32, to_days: i32, per_day: i32) {
     sqlx::query(
-        "INSERT INTO generations (user_id, text, created_at)
-         SELECT u.id, 'from the past', now() - make_interval(hours => h) - make_interval(secs => n)
-         FROM users u, generate_series($2, $3) h, generate_series(1, $4) n
+        "INSERT INTO ranking_votes (voice_id, day, viewer)
+         SELECT u.id, current_date - d, sha256(convert_to(u.id || ':' || d || ':' || n, 'UTF8'))
+         FROM users u, generate_series($2, $3) d, generate_series(1, $4) n
          WHERE u.screen_name = $1",
     )
     .bind(user)
-    .bind(to_hours)
-    .bind(from_hours)
-    .bind(per_hour)
+    .bind(to_days)
+    .bind(from_days)
+    .bind(per_day)
     .execute(&app.pool)
     .await
     .unwrap();
 }
 
-/// The ranking as counted straight from `generations`.
+/// The ranking as counted straight from the votes.
 async fn ranking_from_every_row(app: &TestApp) -> serde_json::Value {
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT u.screen_name, count(*) FROM generations g JOIN users u ON u.id = g.user_id
-         WHERE g.created_at > now() - interval '7 days' AND g.generated_by IS DISTINCT FROM g.user_id
-           AND NOT u.protected
+        "SELECT u.screen_name, count(*) FROM ranking_votes v JOIN users u ON u.id = v.voice_id
+         WHERE v.day > current_date - 7 AND NOT u.protected
+           AND NOT EXISTS (SELECT 1 FROM owner_addresses o
+                           WHERE o.user_id = v.voice_id AND o.day = v.day AND o.viewer = v.viewer)
          GROUP BY u.screen_name ORDER BY 2 DESC, 1 LIMIT 10",
     )
     .fetch_all(&app.pool)
@@ -424,17 +437,17 @@ async fn each_instance_keeps_the_ranking_but_deleted_and_protected_accounts_leav
     for name in ["early", "steady", "late", "old_news"] {
         app.train(name, TWEETS).await;
     }
-    generated_over_hours(&app, "early", 150, 2, 3).await;
-    generated_over_hours(&app, "steady", 160, 0, 2).await;
-    generated_over_hours(&app, "old_news", 400, 180, 5).await;
-    generated_over_hours(&app, "late", 0, 0, 1).await;
+    votes_over_days(&app, "early", 6, 1, 3).await;
+    votes_over_days(&app, "steady", 6, 0, 2).await;
+    votes_over_days(&app, "old_news", 16, 7, 5).await;
+    votes_over_days(&app, "late", 0, 0, 1).await;
     let expected = ranking_from_every_row(&app).await;
     assert_eq!(app.ranking().await, expected);
     assert!(!expected.to_string().contains("old_news"), "{expected}");
 
     // Kept for an hour by this instance: new generations do not show yet...
-    for _ in 0..3 {
-        assert_eq!(app.generate_as(&app.client, "late").await.status(), 200);
+    for visitor in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        assert_eq!(generate_from(&app, visitor, "late").await.status(), 200);
     }
     assert_eq!(app.ranking().await, expected, "the instance keeps its counts until the refresh");
     // ...another instance counts afresh...
@@ -537,7 +550,7 @@ async fn a_code_is_worthless_without_the_pkce_verifier_and_single_use() {
     assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
 }
 
-/// The ranking at scale: counting a week of generations (once per refresh and
+/// The ranking at scale: counting a week of votes (once per refresh and
 /// instance) against answering from an instance's counts (every other request):
 /// `RANKING_ROWS=5000000 cargo test --release -p tweetgen-server --test api -- --ignored --nocapture ranking_at_scale`.
 #[tokio::test]
@@ -552,23 +565,23 @@ async fn ranking_at_scale() {
         .unwrap();
     // Zipf-like: a few users are generated from far more than the rest.
     sqlx::query(
-        "INSERT INTO generations (user_id, text, created_at)
-         SELECT first.id + floor(20000 * power(random(), 3))::bigint, 'a generated tweet of some forty characters',
-                now() - interval '1 hour' - random() * interval '6 days'
-         FROM generate_series(1, $1), (SELECT min(id) AS id FROM users) first",
+        "INSERT INTO ranking_votes (voice_id, day, viewer)
+         SELECT first.id + floor(20000 * power(random(), 3))::bigint, current_date - floor(random() * 6)::int,
+                sha256(convert_to(n::text, 'UTF8'))
+         FROM generate_series(1, $1) n, (SELECT min(id) AS id FROM users) first",
     )
     .bind(rows)
     .execute(&app.pool)
     .await
     .unwrap();
-    sqlx::query("VACUUM ANALYZE generations").execute(&app.pool).await.unwrap();
-    println!("{rows} generations of 20,000 users over 6 days, inserted in {:.1?}", started.elapsed());
+    sqlx::query("VACUUM ANALYZE ranking_votes").execute(&app.pool).await.unwrap();
+    println!("{rows} votes for 20,000 users over 6 days, inserted in {:.1?}", started.elapsed());
 
     let timed = |label: &str, started: std::time::Instant| println!("{label:<44} {:>9.1?}", started.elapsed());
     for round in 1..=3 {
         let started = std::time::Instant::now();
         let every_row = ranking_from_every_row(&app).await;
-        timed(&format!("{round}: counting every generation of the week"), started);
+        timed(&format!("{round}: counting every vote of the week"), started);
         let started = std::time::Instant::now();
         let ranked = app.ranking().await;
         timed(&format!("{round}: /api/ranking{}", if round == 1 { ", counting" } else { " from the counts" }), started);

@@ -2,9 +2,7 @@
 
 use reqwest::{header, StatusCode};
 
-use crate::helpers::{location, spawn_app};
-
-const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
+use crate::helpers::{location, spawn_app, TWEETS};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(png: &[u8]) -> (u32, u32) {

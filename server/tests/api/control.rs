@@ -13,9 +13,7 @@ use tweetgen_control::{self as control, State};
 
 use tweetgen_server::configuration::Settings;
 
-use crate::helpers::{prepare_as_owner, spawn_app, spawn_app_with, TestApp};
-
-const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
+use crate::helpers::{prepare_as_owner, spawn_app, spawn_app_with, TestApp, TWEETS};
 
 async fn operator(url: &str) -> PgConnection {
     PgConnection::connect(url).await.unwrap()

@@ -5,9 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{header, StatusCode};
 
-use crate::helpers::{generate, spawn_app, spawn_app_with};
-
-const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
+use crate::helpers::{generate, spawn_app, spawn_app_with, TWEETS};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_while_the_database_is_up() {

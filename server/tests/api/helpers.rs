@@ -2,6 +2,7 @@ use std::collections::HashMap;
 
 use reqwest::{header, redirect::Policy, Client, Response, Url};
 use tokio::sync::Mutex;
+use tweetgen_app::ssr::rate_limits::{Rate, Rates};
 use tweetgen_pgharness::PgCluster;
 use tweetgen_server::{
     configuration::{AuthSettings, Settings},
@@ -39,7 +40,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Tests retrain freely unless they test the limit.
+/// Tests retrain and generate freely unless they test the limits; the server
+/// trusts one proxy hop, so that a test's clients can come from many addresses
+/// (`X-Forwarded-For`, as the load balancer writes it).
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let cluster = PgCluster::start().expect("starting PostgreSQL");
     let database_url = cluster.create_database("tweetgen").unwrap();
@@ -48,6 +51,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.database.url = database_url.clone();
     settings.auth = standin_x().await;
     settings.learning.retrain_interval_secs = 0;
+    settings.rate_limits = UNLIMITED;
+    settings.server.proxy_hops = 1;
     customise(&mut settings);
     let app_url = prepare_as_owner(&settings).await;
     settings.database.url = app_url.clone();
@@ -59,6 +64,27 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(&database_url).unwrap();
     tokio::spawn(application.run_until_stopped());
     TestApp { address, pool, state, client, cluster, database_url, app_url, auth, signed_in: Mutex::default() }
+}
+
+/// A small English corpus most tests train on.
+pub const TWEETS: &str = "the cat sat on the mat today\nthe dog sat on the log yesterday\na cat ran after the dog";
+
+/// Rates no test reaches unless it means to.
+pub const UNLIMITED: Rates = {
+    let rate = Rate { per_minute: 100_000, burst: 100_000 };
+    Rates { generate: rate, sign_in: rate, train: rate, render_card: rate }
+};
+
+/// Generates from `screen_name` as an anonymous visitor at `address`.
+pub async fn generate_from(app: &TestApp, address: &str, screen_name: &str) -> Response {
+    app.client
+        .post(format!("{}/api/generate_tweet", app.address))
+        .header(header::ACCEPT, "application/json")
+        .header("x-forwarded-for", address)
+        .form(&[("screen_name", screen_name)])
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The servers' own role, as `tweetgen-server migrate` makes it in production.

@@ -1,5 +1,6 @@
 //! The real server on a random port against a fresh PostgreSQL cluster per test.
 
+mod abuse;
 mod accounts;
 mod archive_upload;
 mod cards;

@@ -6,9 +6,14 @@
 //! older ones name it `data/tweet.js` (`window.YTD.tweet.part0`, elements without
 //! the `"tweet"` wrapper in 2019). The files are parsed as a stream straight out of
 //! the inflater, keeping only the fields we need, so memory follows the tweets'
-//! text rather than the file's size. Sizes declared in zip headers are never
-//! trusted: bytes are counted as they come out of the inflater and reading stops
-//! one byte past [`ArchiveLimits::max_unpacked_bytes`].
+//! text rather than the file's size.
+//!
+//! Invariant: what a read holds is bounded by [`ArchiveLimits`] before it is held.
+//! Sizes declared in zip headers are never trusted: bytes are counted as they come
+//! out of the inflater and reading stops one byte past `max_unpacked_bytes`; every
+//! JSON string is measured as its bytes stream past, so no string longer than
+//! `max_string_bytes` is ever buffered (a tweet, or any line of it, is at most
+//! that); and tweets stop being kept once their text reaches `max_text_bytes`.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
@@ -27,11 +32,28 @@ pub struct ArchiveLimits {
     pub max_unpacked_bytes: u64,
     /// Tweets kept; later ones are dropped and [`Archive::truncated`] is set. Default 100,000.
     pub max_tweets: usize,
+    /// Bytes of their text kept, summed over the tweets; past it, later tweets are
+    /// dropped as past `max_tweets`. Default 16 MiB: 100,000 tweets of 55
+    /// Japanese characters (an archive's average is shorter), and what keeps a
+    /// training within its share of a small instance's memory (deploy/README.md).
+    pub max_text_bytes: usize,
+    /// Bytes of any one JSON string as written in the file (a tweet's text with its
+    /// escapes), checked as the bytes stream past: a longer one fails the read with
+    /// [`ArchiveError::StringTooLong`]. Default 64 KiB, the engine's line limit;
+    /// a tweet's text is at most 280 characters (the archive keeps long posts'
+    /// full text elsewhere).
+    pub max_string_bytes: usize,
 }
 
 impl Default for ArchiveLimits {
     fn default() -> Self {
-        Self { max_upload_bytes: 32 << 20, max_unpacked_bytes: 256 << 20, max_tweets: 100_000 }
+        Self {
+            max_upload_bytes: 32 << 20,
+            max_unpacked_bytes: 256 << 20,
+            max_tweets: 100_000,
+            max_text_bytes: 16 << 20,
+            max_string_bytes: 64 << 10,
+        }
     }
 }
 
@@ -57,7 +79,8 @@ pub struct Archive {
     pub tweets: Vec<ArchiveTweet>,
     /// The files read: zip entry names, or [`PLAIN_UPLOAD_NAME`] for a bare tweets.js.
     pub files: Vec<String>,
-    /// The archive had more than [`ArchiveLimits::max_tweets`] tweets; the first ones were kept.
+    /// The archive had more than [`ArchiveLimits::max_tweets`] tweets, or more text than
+    /// [`ArchiveLimits::max_text_bytes`]; the first ones were kept.
     pub truncated: bool,
 }
 
@@ -85,6 +108,8 @@ pub enum ArchiveError {
     NoTweetsFile { expected: &'static [&'static str] },
     #[error("the tweets files unpack to more than {limit} bytes (stopped in `{file}`)")]
     UnpackedTooLarge { file: String, limit: u64 },
+    #[error("`{file}` has a text longer than {limit} bytes at line {line}")]
+    StringTooLong { file: String, line: u64, limit: usize },
     #[error("`{file}` is not valid UTF-8 text at line {line}, column {column}")]
     InvalidUtf8 { file: String, line: u64, column: u64 },
     #[error("`{file}` is not an X archive tweets file: it starts with {found:?}")]
@@ -106,6 +131,7 @@ pub fn read_upload(bytes: &[u8], limits: &ArchiveLimits) -> Result<Archive, Arch
     let mut reading = Reading {
         archive: Archive { tweets: Vec::new(), files: Vec::new(), truncated: false },
         budget: limits.max_unpacked_bytes,
+        text_bytes: 0,
         limits,
     };
     if is_zip(bytes) {
@@ -115,7 +141,7 @@ pub fn read_upload(bytes: &[u8], limits: &ArchiveLimits) -> Result<Archive, Arch
             return Err(ArchiveError::NoTweetsFile { expected: EXPECTED_FILES });
         }
         for (index, name) in files {
-            if reading.archive.tweets.len() >= limits.max_tweets {
+            if reading.full() {
                 // Full: the remaining parts are not read.
                 reading.archive.truncated = true;
                 break;
@@ -233,21 +259,42 @@ struct Reading<'l> {
     archive: Archive,
     /// Unpacked bytes still allowed.
     budget: u64,
+    /// Bytes of the kept tweets' texts.
+    text_bytes: usize,
     limits: &'l ArchiveLimits,
 }
 
 impl Reading<'_> {
     fn file(&mut self, source: &mut Source, name: String) -> Result<(), ArchiveError> {
+        let mut budget = self.budget;
         let result = {
-            let checked = Checked::new(source.open(&name)?, &mut self.budget);
+            let checked = Checked::new(source.open(&name)?, &mut budget, self.limits.max_string_bytes);
             // serde_json reads byte by byte: std's `Bytes<BufReader<_>>` (by value,
             // not `&mut`) takes them straight from the buffer.
             let input = BufReader::with_capacity(64 << 10, checked);
-            parse_tweets_file(input, &mut self.archive, self.limits.max_tweets)
+            parse_tweets_file(input, self)
         };
-        result.map_err(|failure| failure.into_error(source, &name, self.limits.max_unpacked_bytes))?;
+        self.budget = budget;
+        result.map_err(|failure| failure.into_error(source, &name, self.limits))?;
         self.archive.files.push(name);
         Ok(())
+    }
+
+    /// No more tweets are kept.
+    fn full(&self) -> bool {
+        self.archive.tweets.len() >= self.limits.max_tweets || self.text_bytes >= self.limits.max_text_bytes
+    }
+
+    /// Keeps `tweet` unless that would pass a limit; then the read is full.
+    fn keep(&mut self, tweet: ArchiveTweet) {
+        let text_bytes = self.text_bytes + tweet.text.len();
+        if text_bytes > self.limits.max_text_bytes {
+            self.text_bytes = self.limits.max_text_bytes;
+            self.archive.truncated = true;
+        } else {
+            self.text_bytes = text_bytes;
+            self.archive.tweets.push(tweet);
+        }
     }
 }
 
@@ -265,16 +312,16 @@ impl From<io::Error> for Failure {
 }
 
 impl Failure {
-    fn into_error(self, source: &mut Source, file: &str, limit: u64) -> ArchiveError {
+    fn into_error(self, source: &mut Source, file: &str, limits: &ArchiveLimits) -> ArchiveError {
         let file = file.to_owned();
         let (err, prefix) = match self {
-            Failure::Io(err) => return io_error(err, source, file, limit),
+            Failure::Io(err) => return io_error(err, source, file, limits),
             Failure::NotTweetsFile(found) => return ArchiveError::NotTweetsFile { file, found },
             Failure::Json(err, prefix) => (err, prefix),
         };
         let category = err.classify();
         if category == serde_json::error::Category::Io {
-            return io_error(io::Error::from(err), source, file, limit);
+            return io_error(io::Error::from(err), source, file, limits);
         }
         // serde_json counts from the start of the JSON, in bytes; we report the
         // position in the file, in characters.
@@ -293,14 +340,17 @@ impl Failure {
     }
 }
 
-fn io_error(err: io::Error, source: &mut Source, file: String, limit: u64) -> ArchiveError {
+fn io_error(err: io::Error, source: &mut Source, file: String, limits: &ArchiveLimits) -> ArchiveError {
     let inner = err.get_ref();
     if let Some(zip) = inner.and_then(|e| e.downcast_ref::<ZipError>()) {
         // The zip crate finds an unsupported compression method at the first read.
         return zip_error(zip.clone(), Some(&file));
     }
     match inner.and_then(|e| e.downcast_ref::<CheckError>()) {
-        Some(CheckError::TooLarge) => ArchiveError::UnpackedTooLarge { file, limit },
+        Some(CheckError::TooLarge) => ArchiveError::UnpackedTooLarge { file, limit: limits.max_unpacked_bytes },
+        Some(&CheckError::StringTooLong { line }) => {
+            ArchiveError::StringTooLong { file, line, limit: limits.max_string_bytes }
+        }
         Some(&CheckError::InvalidUtf8 { line, index }) => {
             let column = char_column(source, &file, line, index);
             ArchiveError::InvalidUtf8 { file, line, column }
@@ -356,16 +406,10 @@ struct Prefix {
 /// The longest `window.YTD.<name>.part<N> =` (with a BOM and spaces) we look through.
 const MAX_PREFIX: usize = 128;
 
-fn parse_tweets_file<R: Read>(
-    mut input: BufReader<R>,
-    archive: &mut Archive,
-    max_tweets: usize,
-) -> Result<(), Failure> {
+fn parse_tweets_file<R: Read>(mut input: BufReader<R>, reading: &mut Reading) -> Result<(), Failure> {
     let prefix = read_prefix(&mut input)?;
     let mut de = serde_json::Deserializer::from_reader(input);
-    de.deserialize_seq(TweetsArray { archive, max_tweets })
-        .and_then(|()| de.end())
-        .map_err(|err| Failure::Json(err, prefix))
+    de.deserialize_seq(TweetsArray(reading)).and_then(|()| de.end()).map_err(|err| Failure::Json(err, prefix))
 }
 
 /// Consumes everything before the JSON array and checks it names tweets.
@@ -424,13 +468,10 @@ fn is_tweets_assignment(lhs: &str) -> bool {
     matches!(name, "tweets" | "tweet") && !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The top-level array: tweets are pushed as they are parsed.
-struct TweetsArray<'a> {
-    archive: &'a mut Archive,
-    max_tweets: usize,
-}
+/// The top-level array: tweets are kept as they are parsed.
+struct TweetsArray<'r, 'l>(&'r mut Reading<'l>);
 
-impl<'de> Visitor<'de> for TweetsArray<'_> {
+impl<'de> Visitor<'de> for TweetsArray<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -438,15 +479,16 @@ impl<'de> Visitor<'de> for TweetsArray<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while self.archive.tweets.len() < self.max_tweets {
+        let reading = self.0;
+        while !reading.full() {
             match seq.next_element::<Tweet>()? {
-                Some(tweet) => self.archive.tweets.push(tweet.0),
+                Some(tweet) => reading.keep(tweet.0),
                 None => return Ok(()),
             }
         }
         // Full: the rest of the array is still checked, not kept.
         while seq.next_element::<IgnoredAny>()?.is_some() {
-            self.archive.truncated = true;
+            reading.archive.truncated = true;
         }
         Ok(())
     }
@@ -509,6 +551,10 @@ impl<'de> Visitor<'de> for TweetVisitor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CheckError {
     TooLarge,
+    /// A JSON string past `max_string_bytes`, on line `line` (1-based).
+    StringTooLong {
+        line: u64,
+    },
     /// At byte `index` (0-based) of line `line` (1-based).
     InvalidUtf8 {
         line: u64,
@@ -520,6 +566,7 @@ impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             CheckError::TooLarge => f.write_str("over the unpacked size limit"),
+            CheckError::StringTooLong { line } => write!(f, "a string over the size limit at line {line}"),
             CheckError::InvalidUtf8 { line, index } => write!(f, "invalid UTF-8 at line {line}, byte {index}"),
         }
     }
@@ -527,14 +574,16 @@ impl fmt::Display for CheckError {
 
 impl std::error::Error for CheckError {}
 
-/// Passes on bytes while they are within the size budget and valid UTF-8, and
-/// knows the line of the last byte passed on, so that errors have a position.
-/// Nothing is buffered: a character cut by the end of a read is passed on and its
-/// first bytes remembered, to be checked with the rest in the next read.
+/// Passes on bytes while they are within the size budget, valid UTF-8 and no
+/// JSON string in them is too long, and knows the line of the last byte passed
+/// on, so that errors have a position. Nothing is buffered: a character cut by the
+/// end of a read is passed on and its first bytes remembered, to be checked with
+/// the rest in the next read.
 struct Checked<'b, R> {
     inner: R,
     /// Bytes still allowed to come out of `inner`.
     budget: &'b mut u64,
+    strings: JsonStrings,
     /// The first bytes of a character cut by the end of the last read.
     cut: [u8; 4],
     cut_len: usize,
@@ -546,8 +595,9 @@ struct Checked<'b, R> {
 }
 
 impl<'b, R: Read> Checked<'b, R> {
-    fn new(inner: R, budget: &'b mut u64) -> Self {
-        Self { inner, budget, cut: [0; 4], cut_len: 0, failed: None, offset: 0, line: 1, line_start: 0 }
+    fn new(inner: R, budget: &'b mut u64, max_string_bytes: usize) -> Self {
+        let strings = JsonStrings { max: max_string_bytes, inside: false, escaped: false, length: 0 };
+        Self { inner, budget, strings, cut: [0; 4], cut_len: 0, failed: None, offset: 0, line: 1, line_start: 0 }
     }
 
     fn pass(&mut self, bytes: &[u8]) {
@@ -611,6 +661,11 @@ impl<R: Read> Read for Checked<'_, R> {
             }
             Err(e) => (start + e.valid_up_to(), true),
         };
+        if let Some(at) = self.strings.scan(&buf[..valid]) {
+            let line = self.line + buf[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.failed = Some(CheckError::StringTooLong { line });
+            return Err(io::Error::other(CheckError::StringTooLong { line }));
+        }
         self.pass(&buf[..valid]);
         if invalid {
             // The bytes before the bad one are passed on now, the error on the next read.
@@ -620,6 +675,51 @@ impl<R: Read> Read for Checked<'_, R> {
             }
         }
         Ok(valid)
+    }
+}
+
+/// Follows the JSON text's strings as its bytes go by, to measure each one
+/// before the parser buffers it. The text before the array (`window.YTD… =`)
+/// has no quotes, so the bytes of the whole file can be followed.
+struct JsonStrings {
+    max: usize,
+    inside: bool,
+    /// The last byte inside the string was an unescaped backslash.
+    escaped: bool,
+    /// Bytes of the current string so far.
+    length: usize,
+}
+
+impl JsonStrings {
+    /// Follows `bytes`; the index of the first byte past the limit, if any.
+    /// Keeps `length <= max`.
+    fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut at = 0;
+        while at < bytes.len() {
+            if !self.inside {
+                let quote = bytes[at..].iter().position(|&b| b == b'"')?;
+                (self.inside, self.escaped, self.length) = (true, false, 0);
+                at += quote + 1;
+                continue;
+            }
+            // The string's bytes from `at` up to its closing quote or its next
+            // backslash (counted); a byte after a backslash is never the end.
+            let from = at + usize::from(self.escaped);
+            let stop = bytes[from..].iter().position(|&b| b == b'"' || b == b'\\').map(|i| from + i);
+            let end = match stop {
+                Some(i) if bytes[i] == b'\\' => i + 1,
+                Some(i) => i,
+                None => bytes.len(),
+            };
+            if self.length + (end - at) > self.max {
+                return Some(at + self.max - self.length);
+            }
+            self.length += end - at;
+            self.escaped = matches!(stop, Some(i) if bytes[i] == b'\\');
+            self.inside = stop.is_none() || self.escaped;
+            at = stop.map_or(bytes.len(), |i| i + 1);
+        }
+        None
     }
 }
 

@@ -210,6 +210,59 @@ fn keeps_the_first_max_tweets() {
 }
 
 #[test]
+fn keeps_tweets_while_their_text_fits() {
+    // The texts are 19, 12, 34 and 25 bytes.
+    let limits = ArchiveLimits { max_text_bytes: 19 + 12 + 33, ..ArchiveLimits::default() };
+    let archive = read_upload(&real_archive(""), &limits).unwrap();
+    assert!(archive.truncated);
+    assert_eq!(texts(&archive), ["Hello &amp; welcome", "@bob I agree"]);
+    assert_eq!(archive.files, ["data/tweets.js"], "full: the next part is not read");
+    let limits = ArchiveLimits { max_text_bytes: 19 + 12 + 34 + 25, ..ArchiveLimits::default() };
+    assert!(!read_upload(&real_archive(""), &limits).unwrap().truncated);
+}
+
+#[test]
+fn a_string_past_its_limit_stops_the_read_where_it_is() {
+    let limits = ArchiveLimits { max_string_bytes: 100, ..ArchiveLimits::default() };
+    let fits = "あ".repeat(33) + "a"; // 100 bytes
+    let file = tweets_file(0, &[(1, "short", None), (2, &fits, None)]);
+    assert_eq!(read_upload(file.as_bytes(), &limits).unwrap().tweets[1].text, fits);
+    // Escapes count as written: 100 bytes of text, 102 in the file.
+    let escaped = format!("{}\\\\\\\\", "a".repeat(98));
+    let file = tweets_file(0, &[(1, "short", None), (2, "x", None)]).replace("\"x\"", &format!("\"{escaped}\""));
+    let line = file.lines().position(|l| l.contains(&escaped)).unwrap() as u64 + 1;
+    let err = read_upload(file.as_bytes(), &limits).unwrap_err();
+    assert_eq!(err, ArchiveError::StringTooLong { file: PLAIN_UPLOAD_NAME.into(), line, limit: 100 });
+    // Any string, not only a text, and in a zip: here a 300 MB one, refused within its first bytes
+    // (the unpacked limit would have stopped it at 256 MiB).
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    writer.start_file("data/tweets.js", SimpleFileOptions::default()).unwrap();
+    writer.write_all(b"window.YTD.tweets.part0 = [ { \"tweet\" : { \"source\" : \"").unwrap();
+    for _ in 0..300 {
+        writer.write_all(&[b'a'; 1 << 20]).unwrap();
+    }
+    writer.write_all(b"\" } } ]").unwrap();
+    let zip = writer.finish().unwrap().into_inner();
+    let err = read_upload(&zip, &ArchiveLimits::default()).unwrap_err();
+    assert_eq!(err, ArchiveError::StringTooLong { file: "data/tweets.js".into(), line: 1, limit: 64 << 10 });
+}
+
+#[test]
+fn strings_are_measured_across_reads_and_escapes() {
+    let text = br#"x = [ {"a\"b": "\\", "t": "ab\"cd\\"}, "e" ]"#;
+    // The longest string, `ab\"cd\\`, is 8 bytes as written.
+    for max in [7, 8] {
+        for cut in 0..=text.len() {
+            let mut strings = JsonStrings { max, inside: false, escaped: false, length: 0 };
+            let first = strings.scan(&text[..cut]);
+            let over = first.or_else(|| strings.scan(&text[cut..]).map(|at| at + cut));
+            let expected = (max == 7).then(|| text.windows(2).position(|w| w == b"cd").unwrap() + 3);
+            assert_eq!(over, expected, "max {max}, cut at {cut}");
+        }
+    }
+}
+
+#[test]
 fn rejects_an_upload_over_the_limit() {
     let limits = ArchiveLimits { max_upload_bytes: 10, ..ArchiveLimits::default() };
     let err = read_upload(b"[{\"full_text\": \"x\"}]", &limits).unwrap_err();
@@ -358,7 +411,9 @@ fn checked_reader_keeps_cut_characters_with_tiny_reads() {
     let text = "aé日😀\nz";
     let mut budget = 100;
     let mut out = String::new();
-    BufReader::with_capacity(4, Checked::new(Trickle(text.as_bytes()), &mut budget)).read_to_string(&mut out).unwrap();
+    BufReader::with_capacity(4, Checked::new(Trickle(text.as_bytes()), &mut budget, usize::MAX))
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(out, text);
     assert_eq!(budget, 100 - text.len() as u64);
 
@@ -366,7 +421,7 @@ fn checked_reader_keeps_cut_characters_with_tiny_reads() {
     // (its first bytes were already passed on).
     let mut budget = 100;
     let mut out = Vec::new();
-    let err = Checked::new(&b"ab\ncd\xE6\x97"[..], &mut budget).read_to_end(&mut out).unwrap_err();
+    let err = Checked::new(&b"ab\ncd\xE6\x97"[..], &mut budget, usize::MAX).read_to_end(&mut out).unwrap_err();
     let err = err.get_ref().unwrap().downcast_ref::<CheckError>().unwrap();
     assert_eq!(*err, CheckError::InvalidUtf8 { line: 2, index: 2 });
     assert_eq!(out, b"ab\ncd\xE6\x97");
