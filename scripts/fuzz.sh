@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes the engine: builds the cargo-fuzz targets in markov/fuzz and runs each
-# for SECONDS_PER_TARGET seconds (default 30). Exits non-zero if any target
-# crashes, naming the input that did it. Safe to run any number of times.
+# Fuzzes the engine and the archive reader: builds the cargo-fuzz targets in
+# markov/fuzz and archive/fuzz and runs each for SECONDS_PER_TARGET seconds
+# (default 30). Exits non-zero if any target crashes, naming the input that did
+# it. Safe to run any number of times.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 seconds=${1:-30}
-fuzz_dir=markov/fuzz
+fuzz_dirs=(markov/fuzz archive/fuzz)
 # CI clones the repository with shared/ beside it.
 shared_corpus=../shared/corpus
 
@@ -59,6 +60,7 @@ for name in ja_sentences en_fortunes; do
   fi
 done
 
+fuzz_dir=markov/fuzz
 mkdir -p "$fuzz_dir"/corpus/{tokenize,decode,decode_damaged}
 order=0
 for text in "$seeds"/*.txt; do
@@ -73,33 +75,50 @@ for text in "$seeds"/*.txt; do
     train --input "$text" --out "$fuzz_dir/corpus/decode/seed-$name-order$order" --order "$order" --raw
 done
 
+# The archive reader's: the browser tests' real-format archives and tweets files
+# (those under 1 MB, libFuzzer's input size) as uploads, and a tweets file in
+# two parts as the zip target's input (a layout byte first, parts split at 0xFF).
+fuzz_dir=archive/fuzz
+mkdir -p "$fuzz_dir"/corpus/{upload,tweets_file_in_zip}
+python3 end2end/fixtures/make_archives.py "$seeds/archives" >/dev/null
+find "$seeds/archives" -type f -size -1M ! -name '*.json' \
+  -exec sh -c 'cp "$1" "$2/seed-$(basename "$1")"' _ {} "$fuzz_dir/corpus/upload" \;
+printf 'window.YTD.tweets.part0 = [ { "tweet" : { "id_str" : "1", "full_text" : "Hello &amp; \\u3042 RT @x" } } ]' \
+  >"$seeds/tweets.js"
+cp "$seeds/tweets.js" "$fuzz_dir/corpus/upload/seed-inline-tweets.js"
+{ printf '\0'; cat "$seeds/tweets.js"; printf '\377'; cat "$seeds/tweets.js"; } \
+  >"$fuzz_dir/corpus/tweets_file_in_zip/seed-two-parts"
+
 log "seeds ready after ${SECONDS}s"
 
 # --- fuzzing -----------------------------------------------------------------
-log "building the fuzz targets (sanitizer: $sanitizer)"
-cargo fuzz build --fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer"
-logs="$fuzz_dir/target/logs"
-mkdir -p "$logs"
 failed=()
-for target in $(cargo fuzz list --fuzz-dir "$fuzz_dir"); do
-  log "$target for ${seconds}s (output in $logs/$target.log)"
-  started=$(date +%s)
-  # -timeout: no input may take 10 s (the default, 20 minutes, outlasts the run).
-  if cargo fuzz run --fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" "$target" -- \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$logs/$target.log" 2>&1; then
-    grep -E '^(tokenize:|INFO: seed corpus|#[0-9]+[[:space:]]+INITED|Done |stat::(number_of|average|slowest|peak))' \
-      "$logs/$target.log" || true
-    log "$target: no crash in $(($(date +%s) - started))s"
-  else
-    # The report, from the panic or sanitizer message on: its stack and the failing input.
-    awk '/panicked at|==ERROR: |ERROR: libFuzzer/ { found = 1 } found' "$logs/$target.log" | grep . \
-      || tail -n 60 "$logs/$target.log"
-    failed+=("$target")
-  fi
+for fuzz_dir in "${fuzz_dirs[@]}"; do
+  log "building the fuzz targets in $fuzz_dir (sanitizer: $sanitizer)"
+  cargo fuzz build --fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer"
+  logs="$fuzz_dir/target/logs"
+  mkdir -p "$logs"
+  for target in $(cargo fuzz list --fuzz-dir "$fuzz_dir"); do
+    log "$target for ${seconds}s (output in $logs/$target.log)"
+    started=$(date +%s)
+    # -timeout: no input may take 10 s (the default, 20 minutes, outlasts the run).
+    if cargo fuzz run --fuzz-dir "$fuzz_dir" --sanitizer "$sanitizer" "$target" -- \
+      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$logs/$target.log" 2>&1; then
+      grep -E '^(tokenize:|INFO: seed corpus|#[0-9]+[[:space:]]+INITED|Done |stat::(number_of|average|slowest|peak))' \
+        "$logs/$target.log" || true
+      log "$target: no crash in $(($(date +%s) - started))s"
+    else
+      # The report, from the panic or sanitizer message on: its stack and the failing input.
+      awk '/panicked at|==ERROR: |ERROR: libFuzzer/ { found = 1 } found' "$logs/$target.log" | grep . \
+        || tail -n 60 "$logs/$target.log"
+      failed+=("$fuzz_dir $target")
+    fi
+  done
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-  for target in "${failed[@]}"; do
+  for failure in "${failed[@]}"; do
+    read -r fuzz_dir target <<<"$failure"
     input=$(ls -t "$fuzz_dir/artifacts/$target"/* 2>/dev/null | head -n 1 || true)
     log "$target FAILED: input ${input:-not saved}; reproduce with" \
       "RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir $fuzz_dir --sanitizer $sanitizer $target ${input:-}"

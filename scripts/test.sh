@@ -21,8 +21,8 @@ scripts/check-terraform.sh
 step "unit and integration tests"
 cargo nextest run --workspace --exclude tweetgen-frontend --no-fail-fast
 
-step "fuzzing the engine (tokenizer, cleaning, model decoder), 30 s a target"
-scripts/fuzz.sh 30
+step "fuzzing the engine (tokenizer, cleaning, model decoder) and the archive reader, 20 s a target"
+scripts/fuzz.sh 20
 
 step "release build (server + wasm, wasm-opt from .tools)"
 cargo leptos build --release

@@ -34,6 +34,8 @@ pub struct Cards {
     fonts: Arc<CardFonts>,
     images: VersionedCache<CardKey, Arc<Vec<u8>>>,
     rendering: Mutex<HashMap<(CardKey, i64), Arc<Render>>>,
+    /// PNGs rendered by this instance (for monitoring, and the tests).
+    rendered: std::sync::atomic::AtomicU64,
 }
 
 /// One render, shared by the requests that wait for it.
@@ -45,7 +47,13 @@ impl Cards {
             fonts: Arc::new(fonts),
             images: VersionedCache::new(cache_max_bytes),
             rendering: Mutex::new(HashMap::new()),
+            rendered: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many PNGs this instance has rendered.
+    pub fn rendered(&self) -> u64 {
+        self.rendered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The render of `key` at `version`: under way, or new.
@@ -55,7 +63,7 @@ impl Cards {
     }
 
     /// Forgets a render that has finished (its image is in the cache, or it failed).
-    fn rendered(&self, key: CardKey, version: i64, render: &Arc<Render>) {
+    fn finished(&self, key: CardKey, version: i64, render: &Arc<Render>) {
         let mut rendering = self.rendering.lock().expect("card renders lock");
         if rendering.get(&(key.clone(), version)).is_some_and(|current| Arc::ptr_eq(current, render)) {
             rendering.remove(&(key, version));
@@ -96,7 +104,7 @@ pub async fn card_image(
     state.rate_limits.check(Action::RenderCard, client)?;
     let render = cards.render(&key, stored.version);
     let png = render.get_or_init(|| render_card(state, cards, &stored, key.clone())).await.clone();
-    cards.rendered(key, stored.version, &render);
+    cards.finished(key, stored.version, &render);
     Ok(CardImage { etag, png: png? })
 }
 
@@ -133,6 +141,7 @@ async fn render_card(
         AppError::Internal
     })?;
     let png = Arc::new(png);
+    cards.rendered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     cards.images.insert(key, stored.version, png.clone(), png.len());
     Ok(png)
 }

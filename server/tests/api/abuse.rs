@@ -17,7 +17,7 @@ use tweetgen_app::ssr::rate_limits::Rates;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::helpers::{generate_from, spawn_app_with, TestApp, TWEETS, UNLIMITED};
+use crate::helpers::{all_at_once, generate_from, spawn_app_with, TestApp, TWEETS, UNLIMITED};
 
 const MIB: usize = 1 << 20;
 /// The test server's memory settings (deploy/README.md's budget, scaled down).
@@ -323,54 +323,42 @@ async fn upload(app: Arc<TestApp>, browser: Client, archives: Arc<Archives>, kin
 
 /// 1,000 anonymous generations for one name from one address, 20 at a time.
 async fn generation_loop(app: Arc<TestApp>) -> Vec<Answer> {
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let mut answers = Vec::new();
-                for _ in 0..50 {
-                    answers.push(Answer::of(generate_from(&app, "203.0.113.66", "target").await).await);
-                }
-                answers
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.extend(task.await.unwrap());
-    }
-    answers
+    let workers = (0..20).map(|_| {
+        let app = app.clone();
+        async move {
+            let mut answers = Vec::new();
+            for _ in 0..50 {
+                answers.push(Answer::of(generate_from(&app, "203.0.113.66", "target").await).await);
+            }
+            answers
+        }
+    });
+    all_at_once(workers).await.into_iter().flatten().collect()
 }
 
 /// 100 requests with 50 characters of start words, from 100 addresses, 10 at a time.
 async fn longest_starts(app: Arc<TestApp>) -> Vec<Answer> {
     let start: String = "the cat sat on the mat and the dog ".repeat(2).chars().take(50).collect();
-    let tasks: Vec<_> = (0..10)
-        .map(|task| {
-            let (app, start) = (app.clone(), start.clone());
-            tokio::spawn(async move {
-                let mut answers = Vec::new();
-                for i in 0..10 {
-                    let response = app
-                        .client
-                        .post(format!("{}/api/generate_tweet", app.address))
-                        .header(header::ACCEPT, "application/json")
-                        .header("x-forwarded-for", format!("198.18.{task}.{i}"))
-                        .form(&[("screen_name", "target"), ("start", &start)])
-                        .send()
-                        .await
-                        .unwrap();
-                    answers.push(Answer::of(response).await);
-                }
-                answers
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.extend(task.await.unwrap());
-    }
-    answers
+    let workers = (0..10).map(|worker| {
+        let (app, start) = (app.clone(), start.clone());
+        async move {
+            let mut answers = Vec::new();
+            for i in 0..10 {
+                let response = app
+                    .client
+                    .post(format!("{}/api/generate_tweet", app.address))
+                    .header(header::ACCEPT, "application/json")
+                    .header("x-forwarded-for", format!("198.18.{worker}.{i}"))
+                    .form(&[("screen_name", "target"), ("start", &start)])
+                    .send()
+                    .await
+                    .unwrap();
+                answers.push(Answer::of(response).await);
+            }
+            answers
+        }
+    });
+    all_at_once(workers).await.into_iter().flatten().collect()
 }
 
 /// A line of /proc/self/status, in KiB.

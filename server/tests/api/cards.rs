@@ -1,8 +1,9 @@
 //! Share card images (Open Graph / X cards) and the tags that point at them.
 
 use reqwest::{header, StatusCode};
+use tweetgen_app::ssr::rate_limits::Rate;
 
-use crate::helpers::{location, spawn_app, TWEETS};
+use crate::helpers::{all_at_once, location, spawn_app, spawn_app_with, TWEETS};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(png: &[u8]) -> (u32, u32) {
@@ -75,4 +76,53 @@ async fn a_deleted_users_card_is_gone_at_once() {
     assert_eq!(app.client.get(&image).send().await.unwrap().status(), 200, "rendered and cached");
     app.post_form_as(&browser, "/api/delete_my_data", &[("confirm", "yes")], "/").await;
     assert_eq!(app.client.get(&image).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn identical_card_requests_at_once_render_once_and_renders_are_rate_limited() {
+    let app = spawn_app_with(|settings| {
+        // A burst of 12, then one a minute: no refill within the test.
+        settings.rate_limits.render_card = Rate { per_minute: 1, burst: 12 };
+    })
+    .await;
+    app.train("popular_card", TWEETS).await;
+    let cards = app.state.cards.clone().expect("fonts installed by setup.sh");
+    let image = format!("{}/card/popular_card.png", app.address);
+    // Ten crawlers at once, from ten addresses, for an image not rendered yet.
+    let requests: Vec<_> =
+        (0..10).map(|i| app.client.get(&image).header("x-forwarded-for", format!("192.0.2.{i}")).send()).collect();
+    let mut bodies = Vec::new();
+    for response in all_at_once(requests).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 200);
+        bodies.push(response.bytes().await.unwrap());
+    }
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+    assert_eq!(cards.rendered(), 1, "one render for ten requests");
+    // From the cache, any number: no render, no limit.
+    for _ in 0..20 {
+        assert_eq!(app.client.get(&image).header("x-forwarded-for", "192.0.2.99").send().await.unwrap().status(), 200);
+    }
+    // Renders one address asks for are limited: each tweet's card is a new image.
+    let mut statuses = Vec::new();
+    for _ in 0..14 {
+        let generated: serde_json::Value = app.generate_as(&app.client, "popular_card").await.json().await.unwrap();
+        let card = format!("{}/card/popular_card/{}.png", app.address, generated["id"]);
+        let response = app
+            .client
+            .get(card)
+            .header("x-forwarded-for", "203.0.113.5")
+            .header(header::ACCEPT_LANGUAGE, "ja")
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key(header::RETRY_AFTER));
+            assert!(response.text().await.unwrap().contains("秒ほど待って"), "in the visitor's language");
+        }
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|&&status| status == 200).count(), 12, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&status| status == 429).count(), 2, "{statuses:?}");
 }

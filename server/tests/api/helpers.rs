@@ -87,6 +87,20 @@ pub async fn generate_from(app: &TestApp, address: &str, screen_name: &str) -> R
         .unwrap()
 }
 
+/// Runs the futures at once, each as a task; their outputs in order.
+pub async fn all_at_once<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut outputs = Vec::new();
+    for task in tasks {
+        outputs.push(task.await.unwrap());
+    }
+    outputs
+}
+
 /// The servers' own role, as `tweetgen-server migrate` makes it in production.
 pub const APP_ROLE: &str = "tweetgen_app";
 const APP_ROLE_PASSWORD: &str = "app-role's-password:not@the/owner's";
