@@ -44,6 +44,15 @@ cp "$binary" "$staging/bin/"
 cp -r "${LEPTOS_SITE_ROOT:-target/site}" "$staging/site"
 cp "$TWEETGEN_DICTIONARY" "$staging/share/ipadic.vibrato"
 cp /usr/share/fonts/opentype/noto/NotoSansCJK-{Regular,Bold}.ttc "$staging/share/fonts/"
+# The RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem,
+# downloaded by whoever builds the release: this machine cannot reach it). With it
+# the servers check RDS's certificate and name (deploy/with-rds-credentials).
+if [ -n "${RDS_CA_BUNDLE:-}" ]; then
+  grep -q 'BEGIN CERTIFICATE' "$RDS_CA_BUNDLE" || { log "RDS_CA_BUNDLE=$RDS_CA_BUNDLE holds no certificate"; exit 1; }
+  cp "$RDS_CA_BUNDLE" "$staging/share/rds-ca.pem"
+else
+  log "no RDS_CA_BUNDLE: this release's servers will encrypt to RDS without checking its certificate"
+fi
 cp deploy/tweetgen.service deploy/tweetgen-rotation.service deploy/tweetgen-rotation.timer \
   deploy/with-rds-credentials "$staging/deploy/"
 echo "$version" >"$staging/VERSION"

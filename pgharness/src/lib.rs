@@ -49,6 +49,15 @@ pub struct ClusterOptions {
     /// The superuser's password; with it, clients from other hosts sign in with
     /// it (scram-sha-256), as on a real server. Loopback and the socket stay trusted.
     pub password: Option<String>,
+    /// Serve TLS with this certificate chain and key (PEM), as RDS does.
+    pub tls: Option<Tls>,
+}
+
+/// A server certificate (with any intermediates) and its private key, PEM.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub certificate_pem: String,
+    pub key_pem: String,
 }
 
 /// A running PostgreSQL server.
@@ -90,6 +99,10 @@ impl PgCluster {
         if !data_dir.join("PG_VERSION").exists() {
             initialise(&bin_dir, &data_dir, run_as)?;
         }
+        let mut settings = options.settings.clone();
+        if let Some(tls) = &options.tls {
+            settings.extend(install_tls(&data_dir, tls, run_as)?);
+        }
         let log_path = data_dir.with_extension("log");
         // A picked port can be taken between the check and the server's bind; retry.
         let mut attempts = if options.port.is_some() { 1 } else { 5 };
@@ -109,7 +122,7 @@ impl PgCluster {
                 run_as,
                 temp_dir: None,
             };
-            match cluster.launch(&options.settings) {
+            match cluster.launch(&settings) {
                 Ok(()) => {
                     cluster.temp_dir = temp;
                     if let Some(password) = &options.password {
@@ -433,6 +446,23 @@ fn give_to(path: &Path, run_as: Option<(Uid, Gid)>) -> Result<()> {
         nix::unistd::chown(path, Some(uid), Some(gid)).with_context(|| format!("chown {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Writes the certificate and key where the server reads them (the key readable by
+/// the server's user alone, as PostgreSQL requires); the settings that turn TLS on.
+fn install_tls(data_dir: &Path, tls: &Tls, run_as: Option<(Uid, Gid)>) -> Result<Vec<(String, String)>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut settings = vec![("ssl".to_string(), "on".to_string())];
+    for (name, pem, setting) in
+        [("server.crt", &tls.certificate_pem, "ssl_cert_file"), ("server.key", &tls.key_pem, "ssl_key_file")]
+    {
+        let path = data_dir.join(name);
+        fs::write(&path, pem)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        give_to(&path, run_as)?;
+        settings.push((setting.to_string(), path.display().to_string()));
+    }
+    Ok(settings)
 }
 
 /// Creates `data_dir` by copying a cached `initdb` result (making it the first time).

@@ -52,3 +52,43 @@ def test_the_systemd_units_are_valid_and_the_server_has_a_memory_ceiling(tmp_pat
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
     service = (DEPLOY / "tweetgen.service").read_text(encoding="utf-8")
     assert re.search(r"^MemoryMax=\d+%$", service, re.M), "the server is capped below the instance's memory"
+
+
+def test_the_database_url_checks_the_rds_certificate_when_the_release_has_the_bundle(tmp_path):
+    """with-rds-credentials against a stand-in `aws` that answers a secret: verify-full
+    with the bundle's path when the release ships one, require (and a warning) when not."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_aws = bin_dir / "aws"
+    fake_aws.write_text(
+        "#!/bin/sh\n"
+        'echo \'{"SecretString": "{\\"username\\": \\"tweetgen_app\\", \\"password\\": \\"p@ss/word\\"}", '
+        '"VersionId": "v1"}\'\n',
+        encoding="utf-8",
+    )
+    fake_aws.chmod(0o755)
+    bundle = tmp_path / "rds-ca.pem"
+    environment = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "RUNTIME_DIRECTORY": str(tmp_path),
+        "TWEETGEN_DB_APP_SECRET_ARN": "arn:app",
+        "TWEETGEN_DB_HOST": "db.example.rds.amazonaws.com",
+        "TWEETGEN_DB_PORT": "5432",
+        "TWEETGEN_DB_NAME": "tweetgen",
+        "TWEETGEN_DB_CA_BUNDLE": str(bundle),
+    }
+
+    def database_url():
+        run = subprocess.run(
+            [str(DEPLOY / "with-rds-credentials"), "sh", "-c", 'printf %s "$DATABASE_URL"'],
+            env=environment, capture_output=True, text=True, check=True,
+        )
+        return run.stdout, run.stderr
+
+    url, warning = database_url()
+    assert url == "postgres://tweetgen_app:p%40ss%2Fword@db.example.rds.amazonaws.com:5432/tweetgen?sslmode=require"
+    assert "certificate unchecked" in warning
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    url, warning = database_url()
+    assert url.endswith(f"/tweetgen?sslmode=verify-full&sslrootcert={bundle}")
+    assert warning == ""

@@ -6,6 +6,7 @@ mod archive_upload;
 mod cards;
 mod control;
 mod database_roles;
+mod database_tls;
 mod health;
 mod helpers;
 mod learn_and_generate;
