@@ -26,10 +26,7 @@ pub async fn train_from_paste(tokenizer: Arc<Tokenizer>, text: String) -> Result
     if text.trim().is_empty() {
         return Err(AppError::NoTweets);
     }
-    tokio::task::spawn_blocking(move || train_from_text(&tokenizer, &text)).await.map_err(|error| {
-        tracing::error!(%error, "training task failed");
-        AppError::Internal
-    })?
+    on_blocking_pool("training", move || train_from_text(&tokenizer, &text)).await
 }
 
 /// Trains on text with one tweet per line, cleaned like the old service did
@@ -90,10 +87,7 @@ pub async fn train_from_archive(
     upload: Upload,
     limits: ArchiveLimits,
 ) -> Result<(TrainedModel, usize, bool), AppError> {
-    tokio::task::spawn_blocking(move || learn_from_archive(&tokenizer, &upload, &limits)).await.map_err(|error| {
-        tracing::error!(%error, "training task failed");
-        AppError::Internal
-    })?
+    on_blocking_pool("training", move || learn_from_archive(&tokenizer, &upload, &limits)).await
 }
 
 /// Reads the archive and trains on the person's own tweets (retweets and replies
@@ -156,10 +150,7 @@ pub async fn cached_model(state: &AppState, stored: &StoredModel) -> Result<Arc<
     }
     let unknown = || AppError::UnknownUser(stored.screen_name.clone());
     let (version, bytes) = super::store::model_data(&state.reads(), stored.user_id).await?.ok_or_else(unknown)?;
-    let model = tokio::task::spawn_blocking(move || decode(&bytes)).await.map_err(|error| {
-        tracing::error!(%error, "decoding task failed");
-        AppError::Internal
-    })??;
+    let model = on_blocking_pool("decoding", move || decode(&bytes)).await?;
     let model = Arc::new(model);
     state.models.insert_model(stored.user_id, version, model.clone());
     Ok(model)
@@ -189,8 +180,17 @@ pub fn options(tokenizer: &Tokenizer, max_chars: &str, start: &str) -> Result<Ge
 /// Draws one tweet on the blocking pool: a start-word scan over a large model
 /// must not hold up an async worker (and every request waiting on it).
 pub async fn generate(model: Arc<Model>, novel: GenerateOptions) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || draw(&model, novel)).await.map_err(|error| {
-        tracing::error!(%error, "generation task failed");
+    on_blocking_pool("generation", move || draw(&model, novel)).await
+}
+
+/// Runs CPU work on the blocking pool, off the async workers; a task that
+/// panicked is an internal error, logged as `what` failed.
+async fn on_blocking_pool<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        tracing::error!(%error, "{what} task failed");
         AppError::Internal
     })?
 }
