@@ -61,9 +61,10 @@ table, fmt_ratio, progress, cpu_busy_seconds = eb.table, eb.fmt_ratio, eb.progre
 WORK = Path("target/bench-migrate")  # relative to the repo root
 OURS = Path("target/release/tweetgen-infra")
 DATABASE = "oldservice"
-METHODS = ("dump", "dump-restore", "pgcopydb", "ours")
+METHODS = ("dump", "dump-restore", "pgcopydb", "ours-after-data", "ours")
 TITLES = {"dump": "pg_dump | psql", "dump-restore": "pg_dump -Fd -jN + pg_restore -jN",
-          "pgcopydb": "pgcopydb clone", "ours": "tweetgen-infra migrate copy"}
+          "pgcopydb": "pgcopydb clone", "ours-after-data": "migrate copy --indexes after-data",
+          "ours": "tweetgen-infra migrate copy"}
 SAMPLE_S = 0.5  # the sampler's period
 SATURATED = 0.95  # a sample with at least this share of every core busy is CPU-saturated
 DISK_BUSY = 0.90  # a sample with the disk busy at least this share of the time is disk-bound
@@ -756,12 +757,13 @@ def method_pgcopydb(ctx):
             "summary": summary}
 
 
-def method_ours(ctx):
-    """tweetgen-infra migrate copy (the slot, the snapshot, the rows, post-data, sequences, ANALYZE)."""
+def method_ours(ctx, *extra):
+    """tweetgen-infra migrate copy (the slot, the snapshot, the rows, post-data, sequences, ANALYZE); its default
+    overlaps each table's index builds with the other tables' copies."""
     log, directory = ctx.log("ours"), ctx.work / "ours"
     shutil.rmtree(directory, ignore_errors=True)
     cmd = [OURS, "migrate", "copy", "--source", ctx.source.url, "--target", ctx.target.url, "--work-dir", directory,
-           "--jobs", ctx.jobs, "--split-tables-larger-than", ctx.split, "--no-owner", "--no-acl"]
+           "--jobs", ctx.jobs, "--split-tables-larger-than", ctx.split, "--no-owner", "--no-acl", *extra]
     with open(log, "a") as out:
         out.write(f"$ {' '.join(map(str, cmd))}\n")
         out.flush()
@@ -791,7 +793,7 @@ def ours_step(ctx, step, *extra):
 
 
 RUNNERS = {"dump": method_dump, "dump-restore": method_dump_restore, "pgcopydb": method_pgcopydb,
-           "ours": method_ours}
+           "ours-after-data": lambda ctx: method_ours(ctx, "--indexes", "after-data"), "ours": method_ours}
 
 
 class Context:
@@ -866,7 +868,7 @@ def run_method(ctx, method, expected, settle_s):
     after = time.perf_counter()
     subprocess.run(["sync"], check=False)
     result["sync_after_s"] = time.perf_counter() - after
-    if method == "ours":
+    if method.startswith("ours"):
         if not error:
             # The comparison at a consistent point, every row hashed: not part of the copy's time.
             result["verify_s"], verify = ours_step(ctx, "verify", "--jobs", ctx.jobs)
@@ -991,6 +993,12 @@ def limit_text(u):
     return verdict, "; ".join(parts)
 
 
+def method_cpu(result):
+    """Core-seconds of both clusters and the method's clients during the method."""
+    cores = result["usage"]["cores"]
+    return (cores["source"] + cores["target"] + cores["clients"]) * result["wall"]
+
+
 def report(args, results, source_bytes, probe, disk, generated, began):
     ours = next((r for r in results if r["method"] == "ours" and not r["errors"]), None)
 
@@ -1029,13 +1037,15 @@ def report(args, results, source_bytes, probe, disk, generated, began):
                          f"{c['clients']:.2f}", f"{c['other'] + c['self']:.2f}", f"{u['busy']:.2f}",
                          f"{u['saturated']:.0%}", f"{u['iowait']:.2f}",
                          f"{u['busy_procs_source']:.1f} / {u['busy_procs_target']:.1f} / {u['busy_procs_clients']:.1f}",
+                         f"{method_cpu(r):,.1f}", fmt_s(method_cpu(r) / os.cpu_count()),
                          fmt_mb(u.get("disk_read", 0)), fmt_mb(u.get("disk_written", 0)),
                          f"{u.get('disk_busy', 0):.0%}", f"{u.get('disk_written', 0) / 1e6 / r['wall']:,.0f}",
                          fmt_s(r["sync_after_s"])])
     limits = [f"{TITLES[r['method']]}: {limit_text(r['usage'])[0]} ({limit_text(r['usage'])[1]})" for r in results]
     table(f"4. Where the time went: cores busy on average (of {os.cpu_count()}), the disk ({disk.name})",
           ["method", "wall", "source pg", "target pg", "clients", "other", "all", "saturated", "iowait",
-           "busy procs src/dst/cli", "disk read", "disk written", "disk busy", "written MB/s", "sync after"],
+           "busy procs src/dst/cli", "CPU-s", "CPU bound", "disk read", "disk written", "disk busy", "written MB/s",
+           "sync after"],
           cpu_rows,
           notes=["source pg / target pg: the cluster's postmaster and every backend and worker (exact, from /proc and "
                  "the postmaster's reaped children); clients: the method's processes (pg_dump, psql, pg_restore, "
@@ -1043,6 +1053,8 @@ def report(args, results, source_bytes, probe, disk, generated, began):
                  "of the machine, this script's sampling included",
                  f"saturated: share of {SAMPLE_S:g}-s samples with >= {SATURATED:.0%} of all cores busy; busy procs: "
                  "processes of each group using >= half a core, averaged over the samples",
+                 f"CPU-s: core-seconds the method spent (source pg + target pg + clients, x wall); CPU bound: CPU-s / "
+                 f"{os.cpu_count()} cores, the least wall time that work allows here",
                  "disk: /sys/dev/block counters of the device holding both clusters; disk busy = its io_ticks / wall "
                  "time; sync after = `sync` right after the method (writes the kernel still held)"]
           + [f"limit: {line}" for line in limits])
@@ -1166,6 +1178,9 @@ def main(args):
                  f"({sum(1 for c in expected['constraints'] if c.endswith(' f'))} foreign keys)"]
           + ([f"removed from the source, left by an earlier run: {', '.join(removed)}"] if removed else []))
 
+    if not args.methods:  # BENCH_METHODS= (empty): the dataset only (bench/link.sh uses it)
+        return 0
+
     # --- 2. the disk and the page cache
     disk = Disk(source.pg_dir / "data")
     probe = disk_probe(WORK, args.disk_test_mb) if args.disk_test_mb > 0 else None
@@ -1216,7 +1231,8 @@ def parse_args(argv):
     parser.add_argument("--methods", type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
                         default=[m.strip() for m in os.environ.get("BENCH_METHODS", ",".join(METHODS)).split(",")
                                  if m.strip()],
-                        help=f"BENCH_METHODS: which and in what order ({','.join(METHODS)})")
+                        help=f"BENCH_METHODS: which and in what order ({','.join(METHODS)}); "
+                             "empty: the dataset only")
     parser.add_argument("--markov-key", choices=["serial", "natural"],
                         default=os.environ.get("BENCH_MARKOV_KEY", "serial"),
                         help="BENCH_MARKOV_KEY: serial (id bigserial PK + UNIQUE text key) or natural "
@@ -1230,7 +1246,7 @@ def parse_args(argv):
     parser.add_argument("--command", default=os.environ.get("BENCH_COMMAND", "bench/migrate.sh"))
     args = parser.parse_args(argv)
     unknown = [m for m in args.methods if m not in METHODS]
-    if unknown or not args.methods:
+    if unknown:
         parser.error(f"unknown method(s) {unknown}: choose from {', '.join(METHODS)}")
     if args.jobs < 1:
         parser.error("BENCH_JOBS must be at least 1")

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cutover::Step;
+use crate::migrate::indexes::Timing;
 
 #[derive(Parser)]
 #[command(
@@ -206,9 +207,17 @@ pub struct CutoverArgs {
 
 #[derive(Args, Clone, Debug)]
 pub struct CopyArgs {
-    /// Tables copied and indexes built at once.
+    /// Table parts copied at once.
     #[arg(long, default_value_t = 4)]
     pub jobs: usize,
+    /// Indexes and constraints built at once (default: as many as --jobs).
+    #[arg(long)]
+    pub index_jobs: Option<usize>,
+    /// When a table's indexes are built: as soon as its rows are in, while other
+    /// tables still copy (overlapped), or once every table's rows are in
+    /// (after-data: the snapshot is released sooner and the copies run alone).
+    #[arg(long, value_enum, default_value_t = Timing::Overlapped)]
+    pub indexes: Timing,
     /// Split tables larger than this into ranges copied in parallel (e.g. 256MB, 1GB).
     #[arg(long, default_value = "256MB", value_parser = parse_size)]
     pub split_tables_larger_than: u64,

@@ -112,6 +112,8 @@ fn copy_options(databases: &Databases, copy: &CopyArgs) -> anyhow::Result<copy::
         source_url: databases.source()?.to_string(),
         target_url: databases.target()?.to_string(),
         jobs: copy.jobs,
+        index_jobs: copy.index_jobs.unwrap_or(copy.jobs),
+        indexes: copy.indexes,
         split_bytes: copy.split_tables_larger_than,
         schema: schema::Options { no_owner: copy.no_owner, no_acl: copy.no_acl },
         hold_minutes: copy.hold_minutes,

@@ -19,8 +19,9 @@ pub struct Table {
     pub name: TableName,
     /// Stored columns in table order (generated columns are computed, not copied).
     pub columns: Vec<String>,
-    /// Heap pages and bytes with TOAST (the copy's size estimate).
+    /// Heap pages, heap bytes, and bytes with TOAST (the copy's size estimate).
     pub pages: i64,
+    pub heap_bytes: i64,
     pub bytes: i64,
     /// Every column is a built-in type with a binary form, so COPY can use the
     /// binary format between servers (user types' binary forms carry OIDs that
@@ -31,17 +32,28 @@ pub struct Table {
 /// Every ordinary table (partitions included, partitioned parents excluded: their
 /// rows live in the partitions) that is user data.
 pub async fn tables(connection: &mut PgConnection) -> anyhow::Result<Vec<Table>> {
-    let rows: Vec<(String, String, Vec<String>, i64, i64, bool)> = sqlx::query_as(&format!(
-        "SELECT n.nspname, c.relname,
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        schema: String,
+        name: String,
+        columns: Vec<String>,
+        pages: i64,
+        heap_bytes: i64,
+        bytes: i64,
+        binary: bool,
+    }
+    let rows: Vec<Found> = sqlx::query_as(&format!(
+        "SELECT n.nspname::text AS schema, c.relname::text AS name,
             ARRAY(SELECT a.attname::text FROM pg_attribute a
                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-                  ORDER BY a.attnum),
-            greatest(pg_relation_size(c.oid) / current_setting('block_size')::bigint, 0),
-            pg_table_size(c.oid),
+                  ORDER BY a.attnum) AS columns,
+            greatest(pg_relation_size(c.oid) / current_setting('block_size')::bigint, 0) AS pages,
+            pg_relation_size(c.oid) AS heap_bytes,
+            pg_table_size(c.oid) AS bytes,
             NOT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                         LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                          AND (t.oid >= 16384 OR t.typsend = 0 OR e.oid >= 16384))
+                          AND (t.oid >= 16384 OR t.typsend = 0 OR e.oid >= 16384)) AS binary
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND {SYSTEM_SCHEMAS}
            AND {NOT_FROM_AN_EXTENSION}
@@ -51,14 +63,23 @@ pub async fn tables(connection: &mut PgConnection) -> anyhow::Result<Vec<Table>>
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(schema, name, columns, pages, bytes, binary)| Table {
-            name: TableName::new(schema, name),
-            columns,
-            pages,
-            bytes,
-            binary,
+        .map(|found| Table {
+            name: TableName::new(found.schema, found.name),
+            columns: found.columns,
+            pages: found.pages,
+            heap_bytes: found.heap_bytes,
+            bytes: found.bytes,
+            binary: found.binary,
         })
         .collect())
+}
+
+impl Table {
+    /// Most of its bytes are values stored out of line (TOAST): its heap pages
+    /// say little about where its bytes are.
+    pub fn mostly_toast(&self) -> bool {
+        self.bytes > 2 * self.heap_bytes
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -1,14 +1,20 @@
 //! `migrate copy`: the schema, then every row under one snapshot, in parallel,
-//! then indexes and constraints in parallel, then the sequences.
+//! with each table's indexes and constraints built as soon as its rows are in
+//! (`indexes.rs`), then the sequences.
 //!
 //! Rows stream from `COPY … TO STDOUT` on the source straight into `COPY … FROM
 //! STDIN` on the target, binary where both ends agree on the types, with no file
 //! in between. Tables larger than `--split-tables-larger-than` are cut into
-//! ranges of heap pages (TID range scans, PostgreSQL 14+), so that one huge table
-//! keeps every worker busy. Each range is one target transaction together with its
-//! "done" mark: a killed copy, run again, copies only the ranges not marked.
+//! ranges of heap pages (TID range scans, PostgreSQL 14+) holding about the same
+//! bytes each — TOAST included, so a table of large values splits as evenly as
+//! one of small rows — and one huge table keeps every worker busy. Each range is
+//! one target transaction together with its "done" mark: a killed copy, run
+//! again, copies only the ranges not marked. A table copied whole is emptied and
+//! loaded frozen in that transaction (`COPY … FREEZE`), so no later pass on the
+//! target sets its hint bits or freezes it again. The snapshot is released as
+//! soon as the last row is in.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +26,7 @@ use tweetgen_control::{self as control, State};
 
 use super::progress::{self, Progress, Row};
 use super::workdir::{self, Migration, WorkDir};
+use super::indexes::{self, Loaded};
 use super::{catalog, schema, sequences, snapshot, state};
 use crate::pg::{self, ident, Side, TableName};
 
@@ -27,6 +34,8 @@ pub struct Options {
     pub source_url: String,
     pub target_url: String,
     pub jobs: usize,
+    pub index_jobs: usize,
+    pub indexes: indexes::Timing,
     pub split_bytes: u64,
     pub schema: schema::Options,
     pub hold_minutes: u64,
@@ -69,18 +78,26 @@ pub async fn run(work: &WorkDir, options: &Options) -> anyhow::Result<()> {
     snapshot::ensure_slot(&mut source, &mut migration, work).await?;
     let copy_started = state::step_done(&mut target, "pre-data").await?;
     let heartbeat = tokio::spawn(keep_heartbeat(work.file("heartbeat")));
-    let held = snapshot::acquire(&options.source_url, &mut migration, work, options.hold_minutes, copy_started).await?;
-    progress.line(format!(
-        "slot {} starts at {}; snapshot {} (held by pid {})",
-        migration.slot, migration.slot_lsn, held.name, held.holder_pid
-    ));
+    // Once every row is in, the rest needs no snapshot (it was released then).
+    let snapshot_name = if state::step_done(&mut target, "data").await? {
+        None
+    } else {
+        let held =
+            snapshot::acquire(&options.source_url, &mut migration, work, options.hold_minutes, copy_started).await?;
+        progress.line(format!(
+            "slot {} starts at {}; snapshot {} (held by pid {})",
+            migration.slot, migration.slot_lsn, held.name, held.holder_pid
+        ));
+        Some(held.name)
+    };
     rows.push(Row {
         step: "slot and snapshot".into(),
         seconds: step.elapsed().as_secs_f64(),
         detail: format!("slot {} at {}", migration.slot, migration.slot_lsn),
     });
 
-    let result = copy_under_snapshot(work, options, &progress, &mut rows, &mut source, &mut target, &held.name).await;
+    let result =
+        copy_and_build(work, options, &progress, &mut rows, &mut source, &mut target, snapshot_name.as_deref()).await;
     heartbeat.abort();
     result?;
     state::mark_step(&mut target, "copy", started.elapsed().as_secs_f64()).await?;
@@ -93,54 +110,96 @@ pub async fn run(work: &WorkDir, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn copy_under_snapshot(
+/// The schema, the rows and the post-data items; `snapshot_name` is `None` when
+/// every row is already in.
+async fn copy_and_build(
     work: &WorkDir,
     options: &Options,
     progress: &Progress,
     rows: &mut Vec<Row>,
     source: &mut PgConnection,
     target: &mut PgConnection,
-    snapshot_name: &str,
+    snapshot_name: Option<&str>,
 ) -> anyhow::Result<()> {
     let step = Instant::now();
-    schema::dump(&options.source_url, snapshot_name, work).await?;
-    if !state::step_done(target, "pre-data").await? {
-        schema::restore_pre_data(&options.target_url, work, options.schema).await?;
+    let mut parts = Vec::new();
+    let mut tables = Vec::new();
+    if let Some(snapshot_name) = snapshot_name {
+        schema::dump(&options.source_url, snapshot_name, work).await?;
+        if !state::step_done(target, "pre-data").await? {
+            schema::restore_pre_data(&options.target_url, work, options.schema).await?;
+        }
+        tables = snapshot_tables(source, snapshot_name).await?;
+        let tid_ranges = catalog::major_version(source).await? >= 14;
+        parts = plan(source, snapshot_name, target, &tables, options.split_bytes, tid_ranges, progress).await?;
     }
     rows.push(Row { step: "schema (pre-data)".into(), seconds: step.elapsed().as_secs_f64(), detail: String::new() });
 
     let step = Instant::now();
-    let tables = snapshot_tables(source, snapshot_name).await?;
-    let parts = plan(target, &tables, options.split_bytes, catalog::major_version(source).await? >= 14).await?;
-    let (copied_rows, copied_bytes) = copy_parts(options, progress, &tables, parts, snapshot_name).await?;
-    let seconds = step.elapsed().as_secs_f64();
-    rows.push(Row {
-        step: "data".into(),
-        seconds,
-        detail: format!(
-            "{} tables, {copied_rows} rows, {} ({}/s)",
-            tables.len(),
-            progress::bytes(copied_bytes),
-            progress::bytes((copied_bytes as f64 / seconds.max(1e-3)) as u64)
-        ),
-    });
-
-    let step = Instant::now();
-    let mut items = schema::post_data_items(work).await?;
-    schema::size_items(source, &mut items).await?;
-    let done = schema::done_items(target).await?;
-    let bar = progress.count_bar(items.len() as u64, "post-data");
-    bar.set_position(done.len() as u64);
-    schema::restore_post_data(&options.target_url, work, options.schema, &items, &done, options.jobs, &|item| {
+    let planned = planned_tables(target).await?;
+    let copied: HashSet<TableName> = planned.keys().cloned().collect();
+    let loaded: HashSet<TableName> = planned.iter().filter(|(_, left)| **left == 0).map(|(t, _)| t.clone()).collect();
+    let (tell, told) = tokio::sync::mpsc::unbounded_channel();
+    let data = async {
+        let mut moved = (0, 0);
+        if let Some(snapshot_name) = snapshot_name {
+            moved = copy_parts(options, progress, &tables, parts, &planned, snapshot_name, &tell).await?;
+            let mut target = pg::connect(Side::Target, &options.target_url).await?;
+            state::mark_step(&mut target, "data", step.elapsed().as_secs_f64()).await?;
+            // The rest reads nothing under the snapshot: let the source vacuum again.
+            snapshot::release(work)?;
+        }
+        let _ = tell.send(Loaded::Everything);
+        anyhow::Ok((moved, step.elapsed().as_secs_f64()))
+    };
+    let bar = progress.count_bar(0, "post-data");
+    let on_done = |item: &schema::Item| {
         bar.inc(1);
         bar.set_message(item.description.clone());
-    })
-    .await?;
+    };
+    let mut index_source = pg::connect(Side::Source, &options.source_url).await?;
+    let mut index_target = pg::connect(Side::Target, &options.target_url).await?;
+    let build_options = indexes::Options {
+        target_url: &options.target_url,
+        schema: options.schema,
+        jobs: options.index_jobs,
+        timing: options.indexes,
+        on_done: &on_done,
+    };
+    let build = indexes::build(
+        work,
+        &mut index_source,
+        &mut index_target,
+        &build_options,
+        &copied,
+        loaded,
+        told,
+    );
+    let (((copied_rows, copied_bytes), data_seconds), built) = tokio::try_join!(data, build)?;
     bar.finish_and_clear();
     rows.push(Row {
+        step: "data".into(),
+        seconds: data_seconds,
+        detail: format!(
+            "{} tables, {copied_rows} rows, {} ({}/s)",
+            copied.len(),
+            progress::bytes(copied_bytes),
+            progress::bytes((copied_bytes as f64 / data_seconds.max(1e-3)) as u64)
+        ),
+    });
+    rows.push(Row {
         step: "indexes, constraints".into(),
-        seconds: step.elapsed().as_secs_f64(),
-        detail: format!("{} post-data items, {} at a time", items.len(), options.jobs),
+        seconds: (step.elapsed().as_secs_f64() - data_seconds).max(0.0),
+        detail: format!(
+            "{} post-data items, {} of them while rows copied ({}, {} at a time); time after the data",
+            built.items,
+            built.before_data_end,
+            match options.indexes {
+                indexes::Timing::Overlapped => "overlapped",
+                indexes::Timing::AfterData => "after the data",
+            },
+            options.index_jobs
+        ),
     });
 
     let step = Instant::now();
@@ -152,11 +211,22 @@ async fn copy_under_snapshot(
     });
 
     let step = Instant::now();
-    for table in &tables {
-        sqlx::query(&format!("ANALYZE {}", table.name)).execute(&mut *target).await?;
+    for table in &copied {
+        sqlx::query(&format!("ANALYZE {table}")).execute(&mut *target).await?;
     }
     rows.push(Row { step: "analyze".into(), seconds: step.elapsed().as_secs_f64(), detail: String::new() });
     Ok(())
+}
+
+/// Every planned table, with how many of its parts are still to copy.
+async fn planned_tables(target: &mut PgConnection) -> anyhow::Result<HashMap<TableName, usize>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT table_schema, table_name, count(*) FILTER (WHERE done_at IS NULL)
+         FROM tweetgen_migrate.parts GROUP BY 1, 2",
+    )
+    .fetch_all(target)
+    .await?;
+    Ok(rows.into_iter().map(|(schema, name, left)| (TableName::new(schema, name), left as usize)).collect())
 }
 
 /// Until the cutover opens it, the target is a replica: servers started on it
@@ -230,10 +300,13 @@ async fn begin_snapshot<'c>(
 /// The parts still to copy, from the plan stored in the target (made and stored
 /// on the first run, in one transaction).
 async fn plan(
+    source: &mut PgConnection,
+    snapshot_name: &str,
     target: &mut PgConnection,
     tables: &[catalog::Table],
     split_bytes: u64,
     tid_ranges: bool,
+    progress: &Progress,
 ) -> anyhow::Result<Vec<Part>> {
     if !state::step_done(target, "plan").await? {
         let mut transaction = target.begin().await?;
@@ -243,9 +316,23 @@ async fn plan(
             } else {
                 1
             };
-            for part in 0..parts {
-                let first_page = table.pages * part / parts;
-                let end_page = (part + 1 < parts).then(|| table.pages * (part + 1) / parts);
+            let ranges = if parts > 1 && table.mostly_toast() {
+                let weights = page_weights(source, snapshot_name, table).await?;
+                by_weight(&weights, parts as usize)
+            } else {
+                by_pages(table, parts as usize)
+            };
+            if ranges.len() > 1 {
+                let sizes: Vec<String> = ranges.iter().map(|range| progress::bytes(range.bytes as u64)).collect();
+                progress.line(format!(
+                    "plan: {} in {} parts {} ({})",
+                    table.name,
+                    ranges.len(),
+                    if table.mostly_toast() { "of equal bytes, TOAST included" } else { "of equal pages" },
+                    sizes.join(", ")
+                ));
+            }
+            for (part, range) in ranges.iter().enumerate() {
                 sqlx::query(
                     "INSERT INTO tweetgen_migrate.parts
                          (table_schema, table_name, part, first_page, end_page, estimated_bytes)
@@ -254,9 +341,9 @@ async fn plan(
                 .bind(&table.name.schema)
                 .bind(&table.name.name)
                 .bind(part as i32)
-                .bind(first_page)
-                .bind(end_page)
-                .bind(table.bytes / parts)
+                .bind(range.first_page)
+                .bind(range.end_page)
+                .bind(range.bytes)
                 .execute(&mut *transaction)
                 .await?;
             }
@@ -297,13 +384,80 @@ async fn plan(
         .collect())
 }
 
+/// Pages `first_page..end_page` of a table (`None`: to its end), about `bytes` of rows.
+#[derive(Debug, PartialEq)]
+struct Range {
+    first_page: i64,
+    end_page: Option<i64>,
+    bytes: i64,
+}
+
+fn by_pages(table: &catalog::Table, parts: usize) -> Vec<Range> {
+    let parts = parts.max(1) as i64;
+    (0..parts)
+        .map(|part| Range {
+            first_page: table.pages * part / parts,
+            end_page: (part + 1 < parts).then(|| table.pages * (part + 1) / parts),
+            bytes: table.bytes / parts,
+        })
+        .collect()
+}
+
+/// Ranges of about equal bytes from each non-empty page's bytes (in page order);
+/// fewer than `parts` when single pages outweigh a part (what is left after a
+/// heavy page is shared evenly among the parts still to make).
+fn by_weight(weights: &[(i64, i64)], parts: usize) -> Vec<Range> {
+    let total: i64 = weights.iter().map(|(_, bytes)| bytes).sum();
+    let mut ranges = vec![Range { first_page: 0, end_page: None, bytes: 0 }];
+    let mut before_current = 0i64;
+    for &(page, bytes) in weights {
+        let count = ranges.len();
+        let current = ranges.last_mut().expect("one range at least");
+        let share = (total - before_current) / (parts.max(1) - count + 1) as i64;
+        if count < parts && current.bytes > 0 && current.bytes + bytes / 2 > share {
+            before_current += current.bytes;
+            current.end_page = Some(page);
+            ranges.push(Range { first_page: page, end_page: None, bytes: 0 });
+        }
+        ranges.last_mut().expect("one range at least").bytes += bytes;
+    }
+    ranges
+}
+
+/// Each non-empty page's bytes under the snapshot, values stored out of line
+/// (TOAST) included at their stored size (read from their pointers: nothing is
+/// detoasted).
+async fn page_weights(
+    source: &mut PgConnection,
+    snapshot_name: &str,
+    table: &catalog::Table,
+) -> anyhow::Result<Vec<(i64, i64)>> {
+    let sizes: Vec<String> =
+        table.columns.iter().map(|column| format!("coalesce(pg_column_size({}), 0)", ident(column))).collect();
+    let mut transaction = begin_snapshot(source, snapshot_name).await?;
+    let weights = sqlx::query_as(&format!(
+        "SELECT (ctid::text::point)[0]::bigint AS page, sum(24 + {})::bigint
+         FROM ONLY {} GROUP BY 1 ORDER BY 1",
+        if sizes.is_empty() { "0".to_string() } else { sizes.join(" + ") },
+        table.name
+    ))
+    .fetch_all(&mut *transaction)
+    .await
+    .with_context(|| format!("weighing the pages of {}", table.name))?;
+    transaction.rollback().await?;
+    Ok(weights)
+}
+
 async fn copy_parts(
     options: &Options,
     progress: &Progress,
     tables: &[catalog::Table],
     parts: Vec<Part>,
+    planned: &HashMap<TableName, usize>,
     snapshot_name: &str,
+    tell: &tokio::sync::mpsc::UnboundedSender<Loaded>,
 ) -> anyhow::Result<(u64, u64)> {
+    let parts_left = Mutex::new(planned.clone());
     let estimate: i64 = parts.iter().map(|part| part.estimated_bytes).sum();
     let bar = progress.bytes_bar(estimate.max(1) as u64, "data");
     let rows = Arc::new(AtomicU64::new(0));
@@ -313,6 +467,8 @@ async fn copy_parts(
     let workers = (0..options.jobs.max(1)).map(|number| {
         let worker = Worker {
             queue: queue.clone(),
+            parts_left: &parts_left,
+            tell,
             tables,
             rows: rows.clone(),
             bytes: bytes.clone(),
@@ -334,6 +490,9 @@ async fn copy_parts(
 
 struct Worker<'a> {
     queue: Arc<Mutex<VecDeque<Part>>>,
+    /// Per table, its parts not yet in; a table's last part tells `tell`.
+    parts_left: &'a Mutex<HashMap<TableName, usize>>,
+    tell: &'a tokio::sync::mpsc::UnboundedSender<Loaded>,
     tables: &'a [catalog::Table],
     rows: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
@@ -368,6 +527,15 @@ impl Worker<'_> {
                 .with_context(|| format!("copying {} part {}/{}", part.table, part.part + 1, part.parts))?;
             self.rows.fetch_add(rows, Ordering::Relaxed);
             self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            let table_done = {
+                let mut parts_left = self.parts_left.lock().expect("parts lock");
+                let left = parts_left.entry(part.table.clone()).or_insert(1);
+                *left = left.saturating_sub(1);
+                *left == 0
+            };
+            if table_done {
+                let _ = self.tell.send(Loaded::Table(part.table.clone()));
+            }
             self.progress.line(format!(
                 "copied {} part {}/{}: {rows} rows, {} in {:.2} s",
                 part.table,
@@ -405,8 +573,16 @@ async fn copy_part(
             table.name, part.first_page
         )
     };
-    let into = format!("COPY {} ({columns}) FROM STDIN (FORMAT {format})", table.name);
     let mut transaction = target.begin().await?;
+    // A table copied whole is emptied in this transaction (of rows of a killed
+    // earlier try, if any), which lets its rows be written frozen.
+    let freeze = if whole_table {
+        sqlx::query(&format!("TRUNCATE ONLY {}", table.name)).execute(&mut *transaction).await?;
+        ", FREEZE"
+    } else {
+        ""
+    };
+    let into = format!("COPY {} ({columns}) FROM STDIN (FORMAT {format}{freeze})", table.name);
     let mut writer = transaction.copy_in_raw(&into).await?;
     let mut reader = source.copy_out_raw(&out).await?;
     // Read and write at once: the source's next chunk arrives while the target
@@ -469,5 +645,35 @@ async fn keep_heartbeat(path: std::path::PathBuf) {
     loop {
         let _ = std::fs::write(&path, b"");
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_by_weight_hold_about_equal_bytes() {
+        // Page 0 holds half of everything; pages 1-10 share the rest among the
+        // three other parts.
+        let mut weights = vec![(0, 1000)];
+        weights.extend((1..=10).map(|page| (page, 100)));
+        let ranges = by_weight(&weights, 4);
+        let bytes: Vec<i64> = ranges.iter().map(|range| range.bytes).collect();
+        assert_eq!(bytes, [1000, 300, 400, 300]);
+        assert_eq!(ranges[0], Range { first_page: 0, end_page: Some(1), bytes: 1000 });
+        assert_eq!(ranges[1].first_page, 1);
+        assert_eq!(ranges[3].end_page, None);
+
+        // Even pages split evenly, and a range ends where the next begins.
+        let even: Vec<(i64, i64)> = (3..103).map(|page| (page, 10)).collect();
+        let ranges = by_weight(&even, 4);
+        assert_eq!(ranges.iter().map(|range| range.bytes).collect::<Vec<_>>(), [250, 250, 250, 250]);
+        assert_eq!(ranges[0].first_page, 0, "the first range starts at the table's first page");
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].end_page, Some(pair[1].first_page));
+        }
+        assert_eq!(ranges[3].end_page, None);
+        assert_eq!(by_weight(&[], 3), [Range { first_page: 0, end_page: None, bytes: 0 }]);
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod catalog;
 pub(crate) mod clean;
 pub(crate) mod copy;
 pub(crate) mod follow;
+pub(crate) mod indexes;
 mod pgoutput;
 pub mod preflight;
 pub(crate) mod progress;

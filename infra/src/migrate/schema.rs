@@ -1,14 +1,14 @@
 //! The schema, through PostgreSQL's own tools: `pg_dump` reads it under the
 //! copy's snapshot, `pg_restore` writes its pre-data part (types, tables,
 //! sequences…) before the rows and its post-data part (indexes, constraints,
-//! triggers…) after them. Every statement runs through `psql` in one transaction
-//! with the mark that says it is done, so a killed copy redoes no index twice.
+//! triggers…) item by item, as `indexes.rs` orders them. Every item runs through
+//! `psql` in one transaction with the mark that says it is done, so a killed copy
+//! redoes no index twice.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::state;
 use super::workdir::WorkDir;
@@ -72,26 +72,6 @@ pub struct Item {
     pub object: u32,
     /// As `pg_restore -l` names it, e.g. `INDEX public generations_user_id_idx`.
     pub description: String,
-    /// The size of the index it builds on the source, if it builds one.
-    pub index_bytes: i64,
-}
-
-impl Item {
-    /// Indexes and primary/unique keys first, all in parallel; then foreign keys,
-    /// in parallel; then everything else (triggers, rules, comments, grants…) in
-    /// the dump's order.
-    pub fn phase(&self) -> u8 {
-        let kind = &self.description;
-        if kind.starts_with("INDEX ATTACH ") {
-            3
-        } else if kind.starts_with("INDEX ") || kind.starts_with("CONSTRAINT ") {
-            1
-        } else if kind.starts_with("FK CONSTRAINT ") {
-            2
-        } else {
-            3
-        }
-    }
 }
 
 /// The post-data items, from `pg_restore -l`.
@@ -118,78 +98,40 @@ fn parse_toc_line(line: &str) -> Option<anyhow::Result<Item>> {
             toc_id: id.trim().parse()?,
             object: object.parse()?,
             description: description.to_string(),
-            index_bytes: 0,
         })
     };
     Some(parse().with_context(|| format!("reading pg_restore's list: {line:?}")))
 }
 
-/// Fills in how large an index each item builds (an index, or the one behind a
-/// primary key or unique constraint), so that the largest start first and the
-/// phase does not end with one long build alone.
-pub async fn size_items(source: &mut sqlx::PgConnection, items: &mut [Item]) -> anyhow::Result<()> {
-    let objects: Vec<i64> = items.iter().map(|item| i64::from(item.object)).collect();
-    let sizes: std::collections::HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT o.oid::bigint, coalesce(pg_relation_size(coalesce(c.conindid, i.indexrelid)), 0)
-         FROM unnest($1::bigint[]) AS o(oid)
-         LEFT JOIN pg_constraint c ON c.oid = o.oid::oid
-         LEFT JOIN pg_index i ON i.indexrelid = o.oid::oid",
-    )
-    .bind(&objects)
-    .fetch_all(source)
-    .await?
-    .into_iter()
-    .collect();
-    for item in items.iter_mut() {
-        item.index_bytes = sizes.get(&i64::from(item.object)).copied().unwrap_or(0);
-    }
-    Ok(())
-}
-
-/// Creates the post-data items not done yet, `jobs` at a time within a phase;
-/// `on_done` is told of each as it finishes.
-pub async fn restore_post_data(
-    target_url: &str,
-    work: &WorkDir,
-    options: Options,
-    items: &[Item],
-    done: &HashSet<i32>,
-    jobs: usize,
-    on_done: &(dyn Fn(&Item) + Sync),
-) -> anyhow::Result<()> {
-    for phase in 1..=3 {
-        let mut pending: Vec<&Item> =
-            items.iter().filter(|i| i.phase() == phase && !done.contains(&i.toc_id)).collect();
-        if phase < 3 {
-            pending.sort_by_key(|item| std::cmp::Reverse(item.index_bytes));
-        }
-        let parallel = if phase == 3 { 1 } else { jobs };
-        stream::iter(pending)
-            .map(|item| async move {
-                restore_item(target_url, work, options, item).await?;
-                on_done(item);
-                anyhow::Ok(())
-            })
-            .buffer_unordered(parallel)
-            .try_collect::<()>()
-            .await?;
-    }
-    Ok(())
-}
-
-async fn restore_item(target_url: &str, work: &WorkDir, options: Options, item: &Item) -> anyhow::Result<()> {
+/// Creates one post-data item as pg_dump wrote it, with its mark.
+pub async fn restore_item(target_url: &str, work: &WorkDir, options: Options, item: &Item) -> anyhow::Result<()> {
     let list = work.file(&format!("post-data-{}.list", item.toc_id));
     std::fs::write(&list, format!("{};\n", item.toc_id))?;
     let list_flag = format!("--use-list={}", list.display());
-    let script = restore_script(work, &["--section=post-data", &list_flag], options).await?;
-    let mark = format!(
+    let script = restore_script(work, &["--section=post-data", &list_flag], options).await;
+    let _ = std::fs::remove_file(list);
+    run_item_script(target_url, work, item, &(script? + &done_mark(item))).await
+}
+
+/// Runs statements of one item (with their mark) in one transaction.
+pub async fn run_item_script(target_url: &str, work: &WorkDir, item: &Item, script: &str) -> anyhow::Result<()> {
+    run_script(target_url, work, &format!("post-data-{}.sql", item.toc_id), script)
+        .await
+        .with_context(|| format!("creating {}", item.description))
+}
+
+/// The SQL that marks an item done.
+pub fn done_mark(item: &Item) -> String {
+    format!(
         "INSERT INTO tweetgen_migrate.post_data (toc_id, description) VALUES ({}, {});\n",
         item.toc_id,
         pg::literal(&item.description)
-    );
-    let result = run_script(target_url, work, &format!("post-data-{}.sql", item.toc_id), &(script + &mark)).await;
-    let _ = std::fs::remove_file(list);
-    result.with_context(|| format!("creating {}", item.description))
+    )
+}
+
+/// The SQL that marks a key's index built (its attachment still to come).
+pub fn key_index_mark(item: &Item) -> String {
+    format!("INSERT INTO tweetgen_migrate.key_indexes (toc_id) VALUES ({});\n", item.toc_id)
 }
 
 async fn restore_script(work: &WorkDir, flags: &[&str], options: Options) -> anyhow::Result<String> {
@@ -218,12 +160,19 @@ pub async fn done_items(target: &mut sqlx::PgConnection) -> anyhow::Result<HashS
     Ok(ids.into_iter().collect())
 }
 
+/// Keys whose index is built and not yet attached.
+pub async fn built_key_indexes(target: &mut sqlx::PgConnection) -> anyhow::Result<HashSet<i32>> {
+    let ids: Vec<i32> =
+        sqlx::query_scalar("SELECT toc_id FROM tweetgen_migrate.key_indexes").fetch_all(target).await?;
+    Ok(ids.into_iter().collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_table_of_contents_is_read_and_phased() {
+    fn the_table_of_contents_is_read() {
         let items: Vec<Item> = [
             ";",
             "; Selected TOC Entries:",
@@ -237,8 +186,8 @@ mod tests {
         .filter_map(|line| parse_toc_line(line))
         .collect::<anyhow::Result<_>>()
         .unwrap();
-        let phases: Vec<(i32, u8)> = items.iter().map(|item| (item.toc_id, item.phase())).collect();
-        assert_eq!(phases, [(3206, 1), (3213, 1), (3214, 2), (3300, 3), (3301, 3)]);
+        let ids: Vec<i32> = items.iter().map(|item| item.toc_id).collect();
+        assert_eq!(ids, [3206, 3213, 3214, 3300, 3301]);
         assert_eq!(items[1].object, 16424);
         assert_eq!(items[2].description, "FK CONSTRAINT public v v_u_fkey tweetgen");
     }

@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS tweetgen_migrate.post_data (
     description text NOT NULL,
     done_at     timestamptz NOT NULL DEFAULT now()
 );
+-- Primary keys and unique constraints whose index is built but not yet attached.
+CREATE TABLE IF NOT EXISTS tweetgen_migrate.key_indexes (
+    toc_id      integer PRIMARY KEY
+);
 -- Everything the source committed before `lsn` is applied. `source_time` is when
 -- the source was at that position (a commit's time, or when it was asked).
 CREATE TABLE IF NOT EXISTS tweetgen_migrate.applied (

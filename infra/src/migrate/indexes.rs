@@ -1,0 +1,449 @@
+//! `migrate copy`'s post-data step: indexes, keys and constraints.
+//!
+//! A table's indexes start as soon as its last part is in, while other tables
+//! still copy (`--indexes overlapped`, the default), or all of them once every
+//! row is in (`--indexes after-data`); `--index-jobs` at a time, largest first.
+//! A primary key or unique constraint is built as a plain unique index, so that
+//! it builds beside the table's other indexes (`ADD CONSTRAINT` would lock the
+//! table for the whole build), then attached with `ADD CONSTRAINT … USING
+//! INDEX` once the table's builds are over. Foreign keys follow once both their
+//! tables are built; the rest of pg_dump's post-data section (triggers, rules,
+//! comments…) comes last, in the dump's order.
+//!
+//! Every item runs in one transaction with its mark (a key in two: its index,
+//! then its attachment), so a killed copy, run again, redoes nothing that
+//! committed and leaves nothing half-built.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::schema::{self, Item};
+use super::workdir::WorkDir;
+use crate::pg::{self, TableName};
+
+/// When the indexes of a table are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Timing {
+    /// As soon as the table's rows are all in, beside the other tables' copies.
+    Overlapped,
+    /// After every table's rows: the copy's snapshot is released sooner, and
+    /// the copies have the CPU to themselves.
+    AfterData,
+}
+
+/// What the copy tells the post-data step.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Every part of this table is in.
+    Table(TableName),
+    /// Every part of every table is in.
+    Everything,
+}
+
+/// What building an item takes, and what it must wait for.
+#[derive(Clone, Debug)]
+enum Kind {
+    /// `CREATE INDEX` (a SHARE lock: it builds beside the table's other indexes).
+    Index { table: TableName, bytes: i64 },
+    /// A primary key or unique constraint, as its unique index, then attached.
+    Key { table: TableName, bytes: i64, build: String, attach: String },
+    /// Another constraint of one table (check, exclusion, a deferrable key…), as
+    /// pg_dump wrote it: it locks the table, so it waits for the table's builds.
+    TableConstraint { table: TableName },
+    /// A foreign key between two copied tables: validated once both are built.
+    ForeignKey,
+    /// Everything else, last, in the dump's order.
+    Last,
+}
+
+struct Planned {
+    item: Item,
+    kind: Kind,
+    /// The tables it needs built first (foreign keys: both of theirs).
+    after: Vec<TableName>,
+}
+
+pub struct Options<'a> {
+    pub target_url: &'a str,
+    pub schema: schema::Options,
+    pub jobs: usize,
+    pub timing: Timing,
+    /// Told of each item as it is done.
+    pub on_done: &'a (dyn Fn(&Item) + Sync),
+}
+
+/// How the step went, for the summary.
+pub struct Outcome {
+    pub items: usize,
+    /// Items that finished before the last row was in.
+    pub before_data_end: usize,
+}
+
+/// The catalog facts that place an item.
+#[derive(sqlx::FromRow)]
+struct Facts {
+    object: i64,
+    table_schema: Option<String>,
+    table_name: Option<String>,
+    references_schema: Option<String>,
+    references_name: Option<String>,
+    constraint_type: Option<String>,
+    constraint_name: Option<String>,
+    index_name: Option<String>,
+    index_bytes: i64,
+    /// A primary key or unique constraint that can be built as an index then attached.
+    index_definition: Option<String>,
+    tablespace: Option<String>,
+}
+
+async fn classify(
+    source: &mut PgConnection,
+    items: Vec<Item>,
+    copied: &HashSet<TableName>,
+) -> anyhow::Result<Vec<Planned>> {
+    let objects: Vec<i64> = items.iter().map(|item| i64::from(item.object)).collect();
+    let mut transaction = source.begin().await?;
+    // Every name in pg_get_indexdef's output qualified.
+    sqlx::query("SET LOCAL search_path = ''").execute(&mut *transaction).await?;
+    let facts: HashMap<i64, Facts> = sqlx::query_as::<_, Facts>(
+        "SELECT o.oid AS object, tn.nspname::text AS table_schema, t.relname::text AS table_name,
+                rn.nspname::text AS references_schema, r.relname::text AS references_name,
+                con.contype::text AS constraint_type, con.conname::text AS constraint_name,
+                ic.relname::text AS index_name,
+                coalesce(pg_relation_size(coalesce(con.conindid, i.indexrelid)), 0) AS index_bytes,
+                CASE WHEN con.contype IN ('p', 'u') AND t.relkind = 'r' AND NOT t.relispartition
+                          AND NOT con.condeferrable
+                     THEN pg_get_indexdef(con.conindid) END AS index_definition,
+                ts.spcname::text AS tablespace
+         FROM unnest($1::bigint[]) AS o(oid)
+         LEFT JOIN pg_index i ON i.indexrelid = o.oid::oid
+         LEFT JOIN pg_constraint con ON con.oid = o.oid::oid
+         LEFT JOIN pg_class t ON t.oid = coalesce(i.indrelid, con.conrelid)
+         LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
+         LEFT JOIN pg_class r ON r.oid = con.confrelid
+         LEFT JOIN pg_namespace rn ON rn.oid = r.relnamespace
+         LEFT JOIN pg_class ic ON ic.oid = con.conindid
+         LEFT JOIN pg_tablespace ts ON ts.oid = ic.reltablespace",
+    )
+    .bind(&objects)
+    .fetch_all(&mut *transaction)
+    .await?
+    .into_iter()
+    .map(|facts| (facts.object, facts))
+    .collect();
+    transaction.rollback().await?;
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let (kind, after) = match facts.get(&i64::from(item.object)) {
+                Some(facts) => kind_of(&item, facts, copied),
+                // Gone from the source since the dump: as pg_dump wrote it, last.
+                None => (Kind::Last, Vec::new()),
+            };
+            Planned { item, kind, after }
+        })
+        .collect())
+}
+
+fn kind_of(item: &Item, facts: &Facts, copied: &HashSet<TableName>) -> (Kind, Vec<TableName>) {
+    let name = |schema: &Option<String>, name: &Option<String>| match (schema, name) {
+        (Some(schema), Some(name)) => Some(TableName::new(schema, name)),
+        _ => None,
+    };
+    let table = name(&facts.table_schema, &facts.table_name).filter(|table| copied.contains(table));
+    let references = name(&facts.references_schema, &facts.references_name);
+    let description = item.description.as_str();
+    let Some(table) = table else { return (Kind::Last, Vec::new()) };
+    if description.starts_with("INDEX ") && !description.starts_with("INDEX ATTACH ") {
+        return (Kind::Index { table: table.clone(), bytes: facts.index_bytes }, vec![table]);
+    }
+    if description.starts_with("FK CONSTRAINT ") {
+        return match references.filter(|references| copied.contains(references)) {
+            Some(references) => (Kind::ForeignKey, vec![table, references]),
+            // A key of a partitioned table is complete only once its partitions'
+            // indexes are attached, which pg_dump orders before its foreign keys.
+            None => (Kind::Last, Vec::new()),
+        };
+    }
+    if !description.starts_with("CONSTRAINT ") {
+        return (Kind::Last, Vec::new());
+    }
+    let key = match (&facts.index_definition, &facts.constraint_type, &facts.constraint_name, &facts.index_name) {
+        (Some(definition), Some(kind), Some(constraint), Some(index)) => {
+            let tablespace = pg::literal(facts.tablespace.as_deref().unwrap_or(""));
+            let kind = if kind == "p" { "PRIMARY KEY" } else { "UNIQUE" };
+            Some(Kind::Key {
+                table: table.clone(),
+                bytes: facts.index_bytes,
+                build: format!("SET default_tablespace = {tablespace};\n{definition};\n"),
+                attach: format!(
+                    "ALTER TABLE ONLY {table} ADD CONSTRAINT {} {kind} USING INDEX {};\n",
+                    pg::ident(constraint),
+                    pg::ident(index)
+                ),
+            })
+        }
+        _ => None,
+    };
+    (key.unwrap_or(Kind::TableConstraint { table: table.clone() }), vec![table])
+}
+
+/// A build waiting for a free job, largest first.
+#[derive(PartialEq, Eq)]
+struct Ready {
+    bytes: i64,
+    index: usize,
+}
+
+impl Ord for Ready {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes).then(other.index.cmp(&self.index))
+    }
+}
+
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What a finished job was.
+enum Finished {
+    /// One of the table's index builds.
+    Build(TableName),
+    /// The table's attachments and other constraints: it is built.
+    Table(TableName),
+    ForeignKey,
+}
+
+/// Builds the post-data items not done yet as their tables come in (`loaded`).
+/// Returns once all are done; if `loaded` closes before saying `Everything`
+/// (the copy failed), it starts nothing more and fails once the running ones end.
+pub async fn build(
+    work: &WorkDir,
+    source: &mut PgConnection,
+    target: &mut PgConnection,
+    options: &Options<'_>,
+    copied: &HashSet<TableName>,
+    already_loaded: HashSet<TableName>,
+    mut loaded: UnboundedReceiver<Loaded>,
+) -> anyhow::Result<Outcome> {
+    let items = schema::post_data_items(work).await?;
+    let planned = classify(source, items, copied).await?;
+    let done = schema::done_items(target).await?;
+    let keys_built = schema::built_key_indexes(target).await?;
+    let planned: Vec<Planned> = planned.into_iter().filter(|planned| !done.contains(&planned.item.toc_id)).collect();
+    let total = planned.len();
+
+    let mut tables_loaded = already_loaded;
+    let mut everything_loaded = false;
+    let mut copy_failed = false;
+    // Per table: builds not started, builds running, and what finishes it.
+    let mut waiting_builds: HashMap<TableName, Vec<usize>> = HashMap::new();
+    let mut running_builds: HashMap<TableName, usize> = HashMap::new();
+    let mut finishing: HashMap<TableName, Vec<usize>> = HashMap::new();
+    let mut foreign_keys: Vec<usize> = Vec::new();
+    let mut last: Vec<usize> = Vec::new();
+    for (index, planned) in planned.iter().enumerate() {
+        match &planned.kind {
+            Kind::Index { table, .. } => waiting_builds.entry(table.clone()).or_default().push(index),
+            Kind::Key { table, .. } => {
+                if !keys_built.contains(&planned.item.toc_id) {
+                    waiting_builds.entry(table.clone()).or_default().push(index);
+                }
+                finishing.entry(table.clone()).or_default().push(index);
+            }
+            Kind::TableConstraint { table } => finishing.entry(table.clone()).or_default().push(index),
+            Kind::ForeignKey => foreign_keys.push(index),
+            Kind::Last => last.push(index),
+        }
+    }
+    let mut built: HashSet<TableName> = HashSet::new();
+    let mut finishing_started: HashSet<TableName> = HashSet::new();
+    let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
+    let mut released: HashSet<TableName> = HashSet::new();
+    let mut running: FuturesUnordered<BoxFuture<'_, anyhow::Result<Finished>>> = FuturesUnordered::new();
+    let mut before_data_end = 0;
+    let script = |planned: &Planned| ScriptRun { work, options, item: planned.item.clone() };
+
+    loop {
+        let may_start = |table: &TableName, tables_loaded: &HashSet<TableName>, everything_loaded: bool| {
+            tables_loaded.contains(table) && (options.timing == Timing::Overlapped || everything_loaded)
+        };
+        // Builds of tables that may start now join the queue.
+        let startable: Vec<TableName> = waiting_builds
+            .keys()
+            .filter(|table| !released.contains(*table) && may_start(table, &tables_loaded, everything_loaded))
+            .cloned()
+            .collect();
+        for table in startable {
+            released.insert(table.clone());
+            for &index in &waiting_builds[&table] {
+                let bytes = match &planned[index].kind {
+                    Kind::Index { bytes, .. } | Kind::Key { bytes, .. } => *bytes,
+                    _ => 0,
+                };
+                ready.push(Ready { bytes, index });
+            }
+        }
+        // Tables whose builds are over are finished (attachments, constraints).
+        let finishable: Vec<TableName> = copied
+            .iter()
+            .filter(|table| {
+                !built.contains(*table)
+                    && !finishing_started.contains(*table)
+                    && may_start(table, &tables_loaded, everything_loaded)
+                    && waiting_builds.get(*table).is_none_or(|builds| builds.is_empty())
+                    && running_builds.get(*table).copied().unwrap_or(0) == 0
+            })
+            .cloned()
+            .collect();
+        for table in finishable {
+            let jobs: Vec<usize> = finishing.remove(&table).unwrap_or_default();
+            if jobs.is_empty() {
+                built.insert(table);
+                continue;
+            }
+            finishing_started.insert(table.clone());
+            let runs: Vec<(ScriptRun, Option<String>)> = jobs
+                .iter()
+                .map(|&index| {
+                    let attach = match &planned[index].kind {
+                        Kind::Key { attach, .. } => Some(attach.clone()),
+                        _ => None,
+                    };
+                    (script(&planned[index]), attach)
+                })
+                .collect();
+            running.push(Box::pin(async move {
+                for (run, attach) in runs {
+                    match attach {
+                        Some(attach) => run.run_own(&attach, Mark::Done).await?,
+                        None => run.restore_as_dumped().await?,
+                    }
+                }
+                Ok(Finished::Table(table))
+            }));
+        }
+        // Foreign keys whose tables are built.
+        let (startable_keys, later): (Vec<usize>, Vec<usize>) =
+            foreign_keys.iter().partition(|&&index| planned[index].after.iter().all(|table| built.contains(table)));
+        foreign_keys = later;
+        for index in startable_keys {
+            let run = script(&planned[index]);
+            running.push(Box::pin(async move {
+                run.restore_as_dumped().await?;
+                Ok(Finished::ForeignKey)
+            }));
+        }
+        // Index builds, as jobs allow (finishing and foreign keys take a job too,
+        // but are not held back: each is short, and they unblock others).
+        while running.len() < options.jobs.max(1) {
+            let Some(Ready { index, .. }) = ready.pop() else { break };
+            let Some(table) = planned[index].kind.table().cloned() else { continue };
+            if let Some(builds) = waiting_builds.get_mut(&table) {
+                builds.retain(|&waiting| waiting != index);
+            }
+            *running_builds.entry(table.clone()).or_default() += 1;
+            let run = script(&planned[index]);
+            let build = match &planned[index].kind {
+                Kind::Key { build, .. } => Some(build.clone()),
+                _ => None,
+            };
+            running.push(Box::pin(async move {
+                match build {
+                    Some(build) => run.run_own(&build, Mark::KeyIndexBuilt).await?,
+                    None => run.restore_as_dumped().await?,
+                }
+                Ok(Finished::Build(table))
+            }));
+        }
+
+        let nothing_left = ready.is_empty()
+            && foreign_keys.is_empty()
+            && waiting_builds.values().all(|builds| builds.is_empty())
+            && finishing.is_empty();
+        if running.is_empty() && (copy_failed || (everything_loaded && nothing_left)) {
+            break;
+        }
+        tokio::select! {
+            message = loaded.recv(), if !everything_loaded && !copy_failed => match message {
+                Some(Loaded::Table(table)) => { tables_loaded.insert(table); }
+                Some(Loaded::Everything) => {
+                    everything_loaded = true;
+                    tables_loaded.extend(copied.iter().cloned());
+                }
+                None => copy_failed = true,
+            },
+            Some(finished) = running.next(), if !running.is_empty() => {
+                if !everything_loaded {
+                    before_data_end += 1;
+                }
+                match finished? {
+                    Finished::Build(table) => {
+                        *running_builds.get_mut(&table).expect("counted when started") -= 1;
+                    }
+                    Finished::Table(table) => { built.insert(table); }
+                    Finished::ForeignKey => {}
+                }
+            }
+            else => anyhow::bail!("post-data items wait for tables that are never built: {foreign_keys:?}"),
+        }
+    }
+    if copy_failed {
+        anyhow::bail!("the copy stopped before every row was in");
+    }
+    for index in last {
+        script(&planned[index]).restore_as_dumped().await?;
+    }
+    Ok(Outcome { items: total, before_data_end })
+}
+
+impl Kind {
+    fn table(&self) -> Option<&TableName> {
+        match self {
+            Kind::Index { table, .. } | Kind::Key { table, .. } | Kind::TableConstraint { table } => Some(table),
+            Kind::ForeignKey | Kind::Last => None,
+        }
+    }
+}
+
+/// Which mark a script writes with its work.
+enum Mark {
+    /// A key's index is built (its attachment is still to come).
+    KeyIndexBuilt,
+    /// The item is done.
+    Done,
+}
+
+struct ScriptRun<'a> {
+    work: &'a WorkDir,
+    options: &'a Options<'a>,
+    item: Item,
+}
+
+impl ScriptRun<'_> {
+    /// The item's statements as pg_dump wrote them, with its mark.
+    async fn restore_as_dumped(self) -> anyhow::Result<()> {
+        schema::restore_item(self.options.target_url, self.work, self.options.schema, &self.item).await?;
+        (self.options.on_done)(&self.item);
+        Ok(())
+    }
+
+    /// Statements of our own for the item, with a mark.
+    async fn run_own(self, sql: &str, mark: Mark) -> anyhow::Result<()> {
+        let script = match mark {
+            Mark::KeyIndexBuilt => format!("{sql}{}", schema::key_index_mark(&self.item)),
+            Mark::Done => format!("{sql}{}", schema::done_mark(&self.item)),
+        };
+        schema::run_item_script(self.options.target_url, self.work, &self.item, &script).await?;
+        if let Mark::Done = mark {
+            (self.options.on_done)(&self.item);
+        }
+        Ok(())
+    }
+}
