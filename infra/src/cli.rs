@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::cutover::Step;
+use crate::migrate::copy::ToastCompression;
 use crate::migrate::indexes::Timing;
 
 #[derive(Parser)]
@@ -218,6 +219,10 @@ pub struct CopyArgs {
     /// (after-data: the snapshot is released sooner and the copies run alone).
     #[arg(long, value_enum, default_value_t = Timing::Overlapped)]
     pub indexes: Timing,
+    /// How the target compresses large values of columns that name no method:
+    /// lz4 (much less CPU than pglz, where the target has it) or the server's default.
+    #[arg(long, value_enum, default_value_t = ToastCompression::Lz4)]
+    pub toast_compression: ToastCompression,
     /// Split tables larger than this into ranges copied in parallel (e.g. 256MB, 1GB).
     #[arg(long, default_value = "256MB", value_parser = parse_size)]
     pub split_tables_larger_than: u64,

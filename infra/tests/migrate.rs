@@ -231,6 +231,15 @@ async fn a_live_database_moves_with_nothing_lost() {
     // The source is a running service's database: it has its control plane.
     let mut session = sqlx::PgConnection::connect(&pair.source_url).await.unwrap();
     tweetgen_control::ensure_schema(&mut session).await.unwrap();
+    // A model that compresses (the others are random).
+    pair.source
+        .psql(
+            "app",
+            "WITH u AS (INSERT INTO users (screen_name) VALUES ('compressible') RETURNING id)
+             INSERT INTO models (user_id, data, sentences)
+             SELECT id, convert_to(repeat('the cat sat on the mat ', 5000), 'UTF8'), 1 FROM u",
+        )
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let copy = pair.run_ok(&["copy", "--split-tables-larger-than", "4MB", "--jobs", "3"]);
     let published =
@@ -245,6 +254,13 @@ async fn a_live_database_moves_with_nothing_lost() {
         .parse()
         .unwrap();
     assert!(parts > 3, "the big table was split into {parts} ranges");
+    // Compressible values are stored compressed with lz4 on the target.
+    let compression = pair
+        .both(
+            "SELECT pg_column_compression(data) FROM models JOIN users ON users.id = user_id
+             WHERE screen_name = 'compressible'",
+        );
+    assert_eq!((compression.0.trim(), compression.1.trim()), ("pglz", "lz4"));
 
     // Follow while the writers go on, then once they stop.
     pair.run_ok(&["follow", "--until-caught-up"]);
