@@ -179,7 +179,8 @@ impl Network {
         Ok(())
     }
 
-    /// Caps the host's link at `megabits` per second each way (`tc tbf` on both ends).
+    /// Caps the host's link at `megabits` per second each way (`tc tbf` on both
+    /// ends); called again, it changes the rate.
     pub fn cap(&self, host: &Host, megabits: u32) -> Result<()> {
         let rate = format!("{megabits}mbit");
         // At least 10 ms of traffic in the bucket, or tbf cannot reach the rate.
@@ -187,10 +188,10 @@ impl Network {
         let tbf = ["root", "tbf", "rate", &rate, "burst", &burst, "latency", "50ms"];
         run(
             "ip",
-            &[&["netns", "exec", &self.router, "tc", "qdisc", "add", "dev", &format!("r-{}", host.name)][..], &tbf]
+            &[&["netns", "exec", &self.router, "tc", "qdisc", "replace", "dev", &format!("r-{}", host.name)][..], &tbf]
                 .concat(),
         )?;
-        run("ip", &[&["netns", "exec", &host.netns, "tc", "qdisc", "add", "dev", "eth0"][..], &tbf].concat())
+        run("ip", &[&["netns", "exec", &host.netns, "tc", "qdisc", "replace", "dev", "eth0"][..], &tbf].concat())
     }
 
     pub fn hosts(&self) -> &[Host] {
