@@ -22,6 +22,8 @@
 #   BENCH_SETTLE=10          seconds of rest before each method (after CHECKPOINT and sync)
 #   BENCH_DISK_TEST_MB=1024  size of the disk probe (0 skips it)
 #   BENCH_REGENERATE=1       generate the dataset again
+#   BENCH_PERF=1             perf record the whole machine during each method; prints the top functions
+#                            (needs perf: apt linux-perf, installed when asked)
 #
 # Prepares, idempotently: pgcopydb and PostgreSQL from apt (only if missing), the release
 # tweetgen-infra and tweetgen-pg. The source cluster is kept in
@@ -45,6 +47,9 @@ missing=()
 command -v pgcopydb >/dev/null || missing+=(pgcopydb)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || missing+=(postgresql-client)
+if [[ ${BENCH_PERF:-0} == 1 ]]; then
+    command -v perf >/dev/null || missing+=(linux-perf)
+fi
 bench_apt_install bench/migrate.sh target/bench-migrate/apt.log "${missing[@]}"
 
 # --- our CLI (release) and the harness

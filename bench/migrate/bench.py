@@ -835,6 +835,27 @@ def settle(ctx, seconds):
     return flushed
 
 
+class Profiler:
+    """`perf record` of the whole machine (199 Hz, no call graphs) while a method runs; stop() gives the
+    functions that took the most samples, by process name."""
+
+    TOP = 25
+
+    def __init__(self, path):
+        self.path = path
+        self.process = subprocess.Popen(["perf", "record", "-a", "-F", "199", "-o", str(path)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        report = subprocess.run(["perf", "report", "-i", str(self.path), "--sort", "comm,dso,sym", "--stdio"],
+                                capture_output=True, text=True, check=False).stdout
+        self.path.unlink(missing_ok=True)
+        lines = [line for line in report.splitlines() if line.strip() and not line.startswith("#")]
+        return lines[:self.TOP]
+
+
 def dirty_kb():
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("Dirty:"):
@@ -851,12 +872,15 @@ def run_method(ctx, method, expected, settle_s):
     load = os.getloadavg()[0]
     progress(f"{TITLES[method]}: running (log {ctx.log(method)})")
     meter = Meter(ctx.source, ctx.target, ctx.disk).start()
+    profiler = Profiler(ctx.work / f"perf-{method}.data") if os.environ.get("BENCH_PERF") == "1" else None
     error = None
     try:
         info = RUNNERS[method](ctx)
     except MethodFailed as failure:
         info, error = {}, str(failure)
     usage = meter.stop()
+    if profiler:
+        info["profile"] = profiler.stop()
     result = {"method": method, "wall": usage["wall"], "usage": usage, "load_before": load,
               "settle_flush_s": flushed, "errors": [], "notes": []}
     result.update(info)
@@ -1088,6 +1112,13 @@ def report(args, results, source_bytes, probe, disk, generated, began):
                   notes=[f"from the {SAMPLE_S:g}-s samples that fall inside each step (steps placed by their durations "
                          "in the summary above, from the start of the process); a step shorter than a sample may "
                          "have none (-); processes that ended between two samples are missing from the groups"])
+    profiled = [r for r in results if r.get("profile")]
+    if profiled:
+        print(f"\n## 5c. perf: the {Profiler.TOP} functions with the most samples, whole machine (BENCH_PERF=1)")
+        for r in profiled:
+            print(f"\n{TITLES[r['method']]}:")
+            for line in r["profile"]:
+                print(f"  {line.strip()}")
     pgc = next((r for r in results if r["method"] == "pgcopydb" and r.get("summary")), None)
     if pgc:
         print("\n## 6. pgcopydb clone: its own summary (log)\n")

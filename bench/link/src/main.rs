@@ -701,15 +701,7 @@ fn header(bench: &Bench) -> Result<()> {
         ram_kb / 1048576.0,
         run("uname", &["-r"])
     );
-    println!(
-        "load avg:  {} (at start)",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    println!("load avg:  {} (at start)", load_average());
     println!("command:   {}", s.command);
     println!(
         "ours:      {} (release build), git {commit} ({dirty} uncommitted files under infra/)",
@@ -870,14 +862,16 @@ fn report(bench: &Bench, outcomes: &[Outcome]) -> bool {
         }
     }
     println!("\nlogs: {} (one per rate and tool)", bench.logs.display());
-    println!(
-        "load avg at the end: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    println!("load avg at the end: {}", load_average());
     failed.is_empty()
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
