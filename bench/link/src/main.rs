@@ -32,6 +32,8 @@ const IDLE: f64 = 0.1;
 enum Method {
     Pgcopydb,
     Ours,
+    /// Ours with every index built after the last row (`--indexes after-data`).
+    OursAfterData,
 }
 
 impl Method {
@@ -39,7 +41,8 @@ impl Method {
         match name {
             "pgcopydb" => Ok(Method::Pgcopydb),
             "ours" => Ok(Method::Ours),
-            _ => bail!("BENCH_METHODS: unknown method {name:?} (pgcopydb, ours)"),
+            "ours-after-data" => Ok(Method::OursAfterData),
+            _ => bail!("BENCH_METHODS: unknown method {name:?} (pgcopydb, ours, ours-after-data)"),
         }
     }
 
@@ -47,6 +50,7 @@ impl Method {
         match self {
             Method::Pgcopydb => "pgcopydb",
             Method::Ours => "ours",
+            Method::OursAfterData => "ours-after-data",
         }
     }
 
@@ -54,6 +58,7 @@ impl Method {
         match self {
             Method::Pgcopydb => "pgcopydb clone",
             Method::Ours => "tweetgen-infra migrate copy",
+            Method::OursAfterData => "migrate copy --indexes after-data",
         }
     }
 }
@@ -101,7 +106,7 @@ impl Settings {
             .split(',')
             .map(|r| r.trim().parse::<u32>().with_context(|| format!("BENCH_LINK_RATES: not a rate in Mbit/s: {r:?}")))
             .collect::<Result<Vec<_>>>()?;
-        let methods = env_or("BENCH_METHODS", "pgcopydb,ours")
+        let methods = env_or("BENCH_METHODS", "pgcopydb,ours-after-data,ours")
             .split(',')
             .filter(|m| !m.trim().is_empty())
             .map(|m| Method::parse(m.trim()))
@@ -384,9 +389,12 @@ impl Bench {
                 c.args(["--table-jobs", &jobs, "--index-jobs", &jobs, "--split-tables-larger-than", &split]);
                 c
             }
-            Method::Ours => {
+            Method::Ours | Method::OursAfterData => {
                 let mut c = self.vps.command(&self.settings.infra);
                 c.args(["migrate", "copy", "--jobs", &jobs, "--split-tables-larger-than", &split]);
+                if method == Method::OursAfterData {
+                    c.args(["--indexes", "after-data"]);
+                }
                 c.env("TWEETGEN_MIGRATE_SOURCE", &source_url).env("TWEETGEN_MIGRATE_TARGET", &target_url);
                 c.env("TWEETGEN_MIGRATE_DIR", dir);
                 c
@@ -439,7 +447,7 @@ impl Bench {
             ));
         }
         progress(&format!("{label}: {wall:.1} s; checking the target"));
-        if method == Method::Ours {
+        if method != Method::Pgcopydb {
             let mut clean = self.vps.command(&self.settings.infra);
             clean.args(["migrate", "clean"]);
             clean.env("TWEETGEN_MIGRATE_SOURCE", self.source.url(DATABASE));
