@@ -399,6 +399,33 @@ async fn tables_without_a_key_are_refused_before_anything_starts() {
     assert_eq!(pair.source.psql("app", "SELECT count(*) FROM pg_replication_slots").unwrap().trim(), "0");
 }
 
+/// An ANALYZE (or autovacuum) between two changes of one table makes the stream
+/// send the table's relation again in the middle of a batch; the changes before
+/// and after it must still be applied in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_analyzed_between_its_changes_keeps_their_order() {
+    let pair = Pair::start(1);
+    pair.source.psql("app", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0)").unwrap();
+    pair.run_ok(&["sync", "--until-caught-up"]);
+    for statement in [
+        "UPDATE t SET v = 1 WHERE id = 1",
+        "ANALYZE t",
+        "UPDATE t SET v = 2 WHERE id = 1",
+        "DELETE FROM t WHERE id = 2",
+        "UPDATE users SET protected = NOT protected WHERE id = 7",
+        "VACUUM users",
+        "UPDATE users SET protected = NOT protected WHERE id = 7",
+        "UPDATE users SET screen_name = 'seven' WHERE id = 7",
+    ] {
+        pair.source.psql("app", statement).unwrap();
+    }
+    pair.run_ok(&["follow", "--until-caught-up"]);
+    let rows = "SELECT string_agg(id || '=' || v, ',' ORDER BY id) FROM t";
+    let (source, target) = pair.both(rows);
+    assert_eq!((source.trim(), target.trim()), ("1=2", "1=2"));
+    verify_equal(&pair);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_created_on_the_source_mid_migration_is_reported_then_carried() {
     let pair = Pair::start(1);

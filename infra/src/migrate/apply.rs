@@ -109,6 +109,15 @@ impl Applier {
             key,
             full_identity,
         };
+        // The stream repeats a relation mid-batch whenever its catalog entry
+        // changes (an ANALYZE, a VACUUM, an ALTER). Changes grouped under the old
+        // mapping go first: a second group for the same table would be sent out
+        // of order with it.
+        if let Some(previous) = self.relations.get(&relation.id) {
+            if let Some(index) = self.groups.iter().position(|group| Arc::ptr_eq(&group.relation, previous)) {
+                send(target, self.groups.remove(index)).await?;
+            }
+        }
         self.relations.insert(relation.id, Arc::new(mapped));
         Ok(())
     }
