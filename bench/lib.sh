@@ -38,3 +38,11 @@ bench_markovify_venv() {
         "$venv/bin/pip" install -q --disable-pip-version-check 'markovify==0.9.4' >&2
     fi
 }
+
+# bench_missing_postgres: the apt packages missing for the PostgreSQL server, its clients
+# (pg_dump, pg_restore, psql, pgbench) and Debian's pgcopydb, one per line.
+bench_missing_postgres() {
+    command -v pgcopydb >/dev/null || echo pgcopydb
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || echo postgresql
+    compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || echo postgresql-client
+}

@@ -42,12 +42,9 @@ fi
 mkdir -p target/bench-link
 
 # --- apt: the namespaces' tools, pgcopydb (Debian's 0.10), PostgreSQL
-missing=()
+mapfile -t missing < <(bench_missing_postgres)
 command -v nft >/dev/null || missing+=(nftables)
 { command -v ip && command -v tc; } >/dev/null || missing+=(iproute2)
-command -v pgcopydb >/dev/null || missing+=(pgcopydb)
-compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
-compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || missing+=(postgresql-client)
 bench_apt_install bench/link.sh target/bench-link/apt.log "${missing[@]}"
 
 # --- our CLI (release) and the driver

@@ -43,10 +43,7 @@ bench_command_line bench/migrate.sh "$@"
 mkdir -p target/bench-migrate
 
 # --- apt: pgcopydb (Debian's 0.10), the PostgreSQL server and clients the harness and the methods run
-missing=()
-command -v pgcopydb >/dev/null || missing+=(pgcopydb)
-compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
-compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || missing+=(postgresql-client)
+mapfile -t missing < <(bench_missing_postgres)
 if [[ ${BENCH_PERF:-0} == 1 ]]; then
     command -v perf >/dev/null || missing+=(linux-perf)
 fi
