@@ -163,9 +163,15 @@ async fn copy_and_build(
         anyhow::Ok((moved, step.elapsed().as_secs_f64()))
     };
     let bar = progress.count_bar(0, "post-data");
-    let on_done = |item: &schema::Item| {
-        bar.inc(1);
-        bar.set_message(item.description.clone());
+    let on_done = |item: &schema::Item, done: bool, took: Duration| {
+        let what = if done {
+            bar.inc(1);
+            bar.set_message(item.description.clone());
+            "done"
+        } else {
+            "index built for"
+        };
+        progress.line(format!("{what} {} in {:.2} s", item.description, took.as_secs_f64()));
     };
     let mut index_source = pg::connect(Side::Source, &options.source_url).await?;
     let mut index_target = pg::connect(Side::Target, &options.target_url).await?;

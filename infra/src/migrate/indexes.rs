@@ -72,8 +72,9 @@ pub struct Options<'a> {
     pub schema: schema::Options,
     pub jobs: usize,
     pub timing: Timing,
-    /// Told of each item as it is done.
-    pub on_done: &'a (dyn Fn(&Item) + Sync),
+    /// Told of each piece of work as it ends: the item, whether the item is
+    /// done (a key's index build is not: its attachment follows), how long it took.
+    pub on_done: &'a (dyn Fn(&Item, bool, std::time::Duration) + Sync),
 }
 
 /// How the step went, for the summary.
@@ -429,21 +430,21 @@ struct ScriptRun<'a> {
 impl ScriptRun<'_> {
     /// The item's statements as pg_dump wrote them, with its mark.
     async fn restore_as_dumped(self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
         schema::restore_item(self.options.target_url, self.work, self.options.schema, &self.item).await?;
-        (self.options.on_done)(&self.item);
+        (self.options.on_done)(&self.item, true, started.elapsed());
         Ok(())
     }
 
     /// Statements of our own for the item, with a mark.
     async fn run_own(self, sql: &str, mark: Mark) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
         let script = match mark {
             Mark::KeyIndexBuilt => format!("{sql}{}", schema::key_index_mark(&self.item)),
             Mark::Done => format!("{sql}{}", schema::done_mark(&self.item)),
         };
         schema::run_item_script(self.options.target_url, self.work, &self.item, &script).await?;
-        if let Mark::Done = mark {
-            (self.options.on_done)(&self.item);
-        }
+        (self.options.on_done)(&self.item, matches!(mark, Mark::Done), started.elapsed());
         Ok(())
     }
 }
