@@ -207,9 +207,9 @@ async fn copy_and_build(
         step: "indexes, constraints".into(),
         seconds: (step.elapsed().as_secs_f64() - data_seconds).max(0.0),
         detail: format!(
-            "{} post-data items, {} of them while rows copied ({}, {} at a time); time after the data",
+            "{} post-data items, {} index builds started while rows copied ({}, {} at a time); time after the data",
             built.items,
-            built.before_data_end,
+            built.builds_while_copying,
             match options.indexes {
                 indexes::Timing::Overlapped => "overlapped",
                 indexes::Timing::AfterData => "after the data",

@@ -80,8 +80,8 @@ pub struct Options<'a> {
 /// How the step went, for the summary.
 pub struct Outcome {
     pub items: usize,
-    /// Items that finished before the last row was in.
-    pub before_data_end: usize,
+    /// Index builds started before the last row was in.
+    pub builds_while_copying: usize,
 }
 
 /// The catalog facts that place an item.
@@ -268,7 +268,7 @@ pub async fn build(
     let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
     let mut released: HashSet<TableName> = HashSet::new();
     let mut running: FuturesUnordered<BoxFuture<'_, anyhow::Result<Finished>>> = FuturesUnordered::new();
-    let mut before_data_end = 0;
+    let mut builds_while_copying = 0;
     let script = |planned: &Planned| ScriptRun { work, options, item: planned.item.clone() };
 
     loop {
@@ -350,6 +350,9 @@ pub async fn build(
                 builds.retain(|&waiting| waiting != index);
             }
             *running_builds.entry(table.clone()).or_default() += 1;
+            if !everything_loaded {
+                builds_while_copying += 1;
+            }
             let run = script(&planned[index]);
             let build = match &planned[index].kind {
                 Kind::Key { build, .. } => Some(build.clone()),
@@ -381,9 +384,6 @@ pub async fn build(
                 None => copy_failed = true,
             },
             Some(finished) = running.next(), if !running.is_empty() => {
-                if !everything_loaded {
-                    before_data_end += 1;
-                }
                 match finished? {
                     Finished::Build(table) => {
                         *running_builds.get_mut(&table).expect("counted when started") -= 1;
@@ -401,7 +401,7 @@ pub async fn build(
     for index in last {
         script(&planned[index]).restore_as_dumped().await?;
     }
-    Ok(Outcome { items: total, before_data_end })
+    Ok(Outcome { items: total, builds_while_copying })
 }
 
 impl Kind {
