@@ -255,11 +255,10 @@ async fn a_live_database_moves_with_nothing_lost() {
         .unwrap();
     assert!(parts > 3, "the big table was split into {parts} ranges");
     // Compressible values are stored compressed with lz4 on the target.
-    let compression = pair
-        .both(
-            "SELECT pg_column_compression(data) FROM models JOIN users ON users.id = user_id
+    let compression = pair.both(
+        "SELECT pg_column_compression(data) FROM models JOIN users ON users.id = user_id
              WHERE screen_name = 'compressible'",
-        );
+    );
     assert_eq!((compression.0.trim(), compression.1.trim()), ("pglz", "lz4"));
 
     // Follow while the writers go on, then once they stop.

@@ -24,9 +24,9 @@ use futures_util::TryStreamExt;
 use sqlx::{Connection, PgConnection};
 use tweetgen_control::{self as control, State};
 
+use super::indexes::{self, Loaded};
 use super::progress::{self, Progress, Row};
 use super::workdir::{self, Migration, WorkDir};
-use super::indexes::{self, Loaded};
 use super::{catalog, schema, sequences, snapshot, state};
 use crate::pg::{self, ident, Side, TableName};
 
@@ -182,15 +182,7 @@ async fn copy_and_build(
         timing: options.indexes,
         on_done: &on_done,
     };
-    let build = indexes::build(
-        work,
-        &mut index_source,
-        &mut index_target,
-        &build_options,
-        &copied,
-        loaded,
-        told,
-    );
+    let build = indexes::build(work, &mut index_source, &mut index_target, &build_options, &copied, loaded, told);
     let (((copied_rows, copied_bytes), data_seconds), built) = tokio::try_join!(data, build)?;
     bar.finish_and_clear();
     rows.push(Row {

@@ -94,11 +94,7 @@ fn parse_toc_line(line: &str) -> Option<anyhow::Result<Item>> {
     let mut words = rest.trim_start().splitn(3, ' ');
     let (_catalog, object, description) = (words.next()?, words.next()?, words.next()?);
     let parse = || -> anyhow::Result<Item> {
-        Ok(Item {
-            toc_id: id.trim().parse()?,
-            object: object.parse()?,
-            description: description.to_string(),
-        })
+        Ok(Item { toc_id: id.trim().parse()?, object: object.parse()?, description: description.to_string() })
     };
     Some(parse().with_context(|| format!("reading pg_restore's list: {line:?}")))
 }
@@ -162,8 +158,7 @@ pub async fn done_items(target: &mut sqlx::PgConnection) -> anyhow::Result<HashS
 
 /// Keys whose index is built and not yet attached.
 pub async fn built_key_indexes(target: &mut sqlx::PgConnection) -> anyhow::Result<HashSet<i32>> {
-    let ids: Vec<i32> =
-        sqlx::query_scalar("SELECT toc_id FROM tweetgen_migrate.key_indexes").fetch_all(target).await?;
+    let ids: Vec<i32> = sqlx::query_scalar("SELECT toc_id FROM tweetgen_migrate.key_indexes").fetch_all(target).await?;
     Ok(ids.into_iter().collect())
 }
 
