@@ -173,8 +173,6 @@ async fn copy_and_build(
         };
         progress.line(format!("{what} {} in {:.2} s", item.description, took.as_secs_f64()));
     };
-    let mut index_source = pg::connect(Side::Source, &options.source_url).await?;
-    let mut index_target = pg::connect(Side::Target, &options.target_url).await?;
     let build_options = indexes::Options {
         target_url: &options.target_url,
         schema: options.schema,
@@ -182,7 +180,8 @@ async fn copy_and_build(
         timing: options.indexes,
         on_done: &on_done,
     };
-    let build = indexes::build(work, &mut index_source, &mut index_target, &build_options, &copied, loaded, told);
+    // The copy's workers have connections of their own: these two serve the builds' planning.
+    let build = indexes::build(work, source, target, &build_options, &copied, loaded, told);
     let (((copied_rows, copied_bytes), data_seconds), built) = tokio::try_join!(data, build)?;
     bar.finish_and_clear();
     rows.push(Row {

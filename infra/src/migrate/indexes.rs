@@ -243,9 +243,10 @@ pub async fn build(
     let mut tables_loaded = already_loaded;
     let mut everything_loaded = false;
     let mut copy_failed = false;
-    // Per table: builds not started, builds running, and what finishes it.
+    // Per table: builds waiting for its rows, builds queued or running, and
+    // what finishes it.
     let mut waiting_builds: HashMap<TableName, Vec<usize>> = HashMap::new();
-    let mut running_builds: HashMap<TableName, usize> = HashMap::new();
+    let mut unfinished_builds: HashMap<TableName, usize> = HashMap::new();
     let mut finishing: HashMap<TableName, Vec<usize>> = HashMap::new();
     let mut foreign_keys: Vec<usize> = Vec::new();
     let mut last: Vec<usize> = Vec::new();
@@ -266,7 +267,6 @@ pub async fn build(
     let mut built: HashSet<TableName> = HashSet::new();
     let mut finishing_started: HashSet<TableName> = HashSet::new();
     let mut ready: BinaryHeap<Ready> = BinaryHeap::new();
-    let mut released: HashSet<TableName> = HashSet::new();
     let mut running: FuturesUnordered<BoxFuture<'_, anyhow::Result<Finished>>> = FuturesUnordered::new();
     let mut builds_while_copying = 0;
     let script = |planned: &Planned| ScriptRun { work, options, item: planned.item.clone() };
@@ -278,12 +278,13 @@ pub async fn build(
         // Builds of tables that may start now join the queue.
         let startable: Vec<TableName> = waiting_builds
             .keys()
-            .filter(|table| !released.contains(*table) && may_start(table, &tables_loaded, everything_loaded))
+            .filter(|table| may_start(table, &tables_loaded, everything_loaded))
             .cloned()
             .collect();
         for table in startable {
-            released.insert(table.clone());
-            for &index in &waiting_builds[&table] {
+            let builds = waiting_builds.remove(&table).unwrap_or_default();
+            *unfinished_builds.entry(table).or_default() += builds.len();
+            for index in builds {
                 let bytes = match &planned[index].kind {
                     Kind::Index { bytes, .. } | Kind::Key { bytes, .. } => *bytes,
                     _ => 0,
@@ -298,8 +299,8 @@ pub async fn build(
                 !built.contains(*table)
                     && !finishing_started.contains(*table)
                     && may_start(table, &tables_loaded, everything_loaded)
-                    && waiting_builds.get(*table).is_none_or(|builds| builds.is_empty())
-                    && running_builds.get(*table).copied().unwrap_or(0) == 0
+                    && !waiting_builds.contains_key(*table)
+                    && unfinished_builds.get(*table).copied().unwrap_or(0) == 0
             })
             .cloned()
             .collect();
@@ -346,10 +347,6 @@ pub async fn build(
         while running.len() < options.jobs.max(1) {
             let Some(Ready { index, .. }) = ready.pop() else { break };
             let Some(table) = planned[index].kind.table().cloned() else { continue };
-            if let Some(builds) = waiting_builds.get_mut(&table) {
-                builds.retain(|&waiting| waiting != index);
-            }
-            *running_builds.entry(table.clone()).or_default() += 1;
             if !everything_loaded {
                 builds_while_copying += 1;
             }
@@ -367,10 +364,8 @@ pub async fn build(
             }));
         }
 
-        let nothing_left = ready.is_empty()
-            && foreign_keys.is_empty()
-            && waiting_builds.values().all(|builds| builds.is_empty())
-            && finishing.is_empty();
+        let nothing_left =
+            ready.is_empty() && foreign_keys.is_empty() && waiting_builds.is_empty() && finishing.is_empty();
         if running.is_empty() && (copy_failed || (everything_loaded && nothing_left)) {
             break;
         }
@@ -386,7 +381,7 @@ pub async fn build(
             Some(finished) = running.next(), if !running.is_empty() => {
                 match finished? {
                     Finished::Build(table) => {
-                        *running_builds.get_mut(&table).expect("counted when started") -= 1;
+                        *unfinished_builds.get_mut(&table).expect("counted when queued") -= 1;
                     }
                     Finished::Table(table) => { built.insert(table); }
                     Finished::ForeignKey => {}
