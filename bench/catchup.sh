@@ -53,18 +53,10 @@ echo "bench/catchup.sh: cargo build --release -p tweetgen-infra; cargo build -p 
 cargo build --release -q -p tweetgen-infra
 cargo build -q -p tweetgen-pgharness --bin tweetgen-pg
 
-# --- both clusters get the same settings
-sets=()
-if [[ ${BENCH_DURABLE:-1} == 1 ]]; then
-    sets+=(--set fsync=on --set synchronous_commit=on --set full_page_writes=on)
-fi
-# Room for the backlog's WAL without forced checkpoints; enough workers for a subscription's
-# table synchronisation.
-sets+=(--set shared_buffers=512MB --set max_wal_size=4GB --set max_worker_processes=16
-    --set max_logical_replication_workers=8 --set max_sync_workers_per_subscription=2)
-for setting in ${BENCH_PG_SETTINGS:-}; do
-    sets+=(--set "$setting")
-done
+# --- both clusters get the same settings; room for the backlog's WAL without forced
+# checkpoints, enough workers for a subscription's table synchronisation
+mapfile -t sets < <(bench_cluster_settings shared_buffers=512MB max_wal_size=4GB max_worker_processes=16 \
+    max_logical_replication_workers=8 max_sync_workers_per_subscription=2)
 
 export BENCH_SOURCE_PG_DIR=target/bench-catchup/src
 export BENCH_TARGET_PG_DIR=target/bench-catchup/dst

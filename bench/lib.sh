@@ -46,3 +46,18 @@ bench_missing_postgres() {
     compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || echo postgresql
     compgen -G '/usr/lib/postgresql/*/bin/pg_restore' >/dev/null || echo postgresql-client
 }
+
+# bench_cluster_settings SETTING...: tweetgen-pg's `--set NAME=VALUE` arguments for both
+# clusters of a benchmark, one word per line: PostgreSQL's durable defaults unless
+# BENCH_DURABLE=0 (the harness's own turn them off), then SETTING..., then BENCH_PG_SETTINGS
+# ("name=value name=value"), later ones overriding earlier ones.
+bench_cluster_settings() {
+    local setting
+    if [[ ${BENCH_DURABLE:-1} == 1 ]]; then
+        set -- fsync=on synchronous_commit=on full_page_writes=on "$@"
+    fi
+    # shellcheck disable=SC2086  # BENCH_PG_SETTINGS is a space-separated list
+    for setting in "$@" ${BENCH_PG_SETTINGS:-}; do
+        printf -- '--set\n%s\n' "$setting"
+    done
+}

@@ -54,16 +54,9 @@ echo "bench/migrate.sh: cargo build --release -p tweetgen-infra; cargo build -p 
 cargo build --release -q -p tweetgen-infra
 cargo build -q -p tweetgen-pgharness --bin tweetgen-pg
 
-# --- both clusters get the same settings
-sets=()
-if [[ ${BENCH_DURABLE:-1} == 1 ]]; then
-    sets+=(--set fsync=on --set synchronous_commit=on --set full_page_writes=on)
-fi
-# Bulk-load sizing, the same for every method: a larger cache and fewer forced checkpoints.
-sets+=(--set shared_buffers=1GB --set maintenance_work_mem=512MB --set max_wal_size=8GB)
-for setting in ${BENCH_PG_SETTINGS:-}; do
-    sets+=(--set "$setting")
-done
+# --- both clusters get the same settings; bulk-load sizing, the same for every method: a
+# larger cache and fewer forced checkpoints
+mapfile -t sets < <(bench_cluster_settings shared_buffers=1GB maintenance_work_mem=512MB max_wal_size=8GB)
 
 scale=$(printf '%g' "${BENCH_SCALE:-1.0}")
 key=${BENCH_MARKOV_KEY:-serial}
