@@ -36,6 +36,23 @@ pub struct Generated {
     pub permalink: String,
     /// Its card image, absolute (`None` where the server renders no cards).
     pub card_url: Option<String>,
+    pub post: PostToX,
+}
+
+/// X's limit, in its weighted characters.
+pub const X_MAX_WEIGHT: usize = 280;
+/// The hashtag every post carries.
+pub const POST_HASHTAG: &str = "tweetgen";
+
+/// What "Post to X" fills in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostToX {
+    /// The tweet, cut at a word and marked "…" when it and the rest would be over
+    /// [`X_MAX_WEIGHT`].
+    pub text: String,
+    /// The whole post's length as X counts it: the text, " #tweetgen" and the link.
+    pub weighted_length: usize,
+    pub cut: bool,
 }
 
 /// A user page: the profile and the absolute addresses its share tags need.
@@ -47,11 +64,12 @@ pub struct ProfilePage {
 }
 
 impl Generated {
-    /// X's "post" intent, filled with the tweet, #tweetgen and the link back.
+    /// X's documented Web Intent, filled with the tweet (cut to fit), the
+    /// hashtag and the link back.
     pub fn post_to_x_url(&self) -> String {
         format!(
-            "https://x.com/intent/post?text={}&hashtags=tweetgen&url={}",
-            percent_encode(&self.text, b""),
+            "https://x.com/intent/tweet?text={}&hashtags={POST_HASHTAG}&url={}",
+            percent_encode(&self.post.text, b""),
             percent_encode(&self.permalink, b"")
         )
     }
@@ -284,16 +302,18 @@ mod tests {
 
     #[test]
     fn the_post_to_x_link_carries_text_hashtag_and_page() {
+        let text = "今日は晴れ & rain?".to_string();
         let tweet = Generated {
             id: 7,
             screen_name: "a".into(),
-            text: "今日は晴れ & rain?".into(),
+            text: text.clone(),
             permalink: "https://tweetgen.example/@a?tweet=7".into(),
             card_url: None,
+            post: PostToX { text, weighted_length: 10 + 6 + 34, cut: false },
         };
         assert_eq!(
             tweet.post_to_x_url(),
-            "https://x.com/intent/post?text=%E4%BB%8A%E6%97%A5%E3%81%AF%E6%99%B4%E3%82%8C%20%26%20rain%3F\
+            "https://x.com/intent/tweet?text=%E4%BB%8A%E6%97%A5%E3%81%AF%E6%99%B4%E3%82%8C%20%26%20rain%3F\
              &hashtags=tweetgen&url=https%3A%2F%2Ftweetgen.example%2F%40a%3Ftweet%3D7"
         );
     }

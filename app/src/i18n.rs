@@ -116,6 +116,10 @@ pub struct Texts {
     pub generate: &'static str,
     pub writing: &'static str,
     pub post_to_x: &'static str,
+    /// Explains the count beside "Post to X".
+    pub x_count_title: &'static str,
+    /// Beside the count when the post's text had to be cut.
+    pub x_post_cut: &'static str,
     pub sessions_title: &'static str,
     pub sessions_explained: &'static str,
     pub sign_out_everywhere: &'static str,
@@ -298,6 +302,8 @@ static JA: Texts = Texts {
     generate: "生成する",
     writing: "生成中…",
     post_to_x: "Xにポスト",
+    x_count_title: "Xでの文字数: ハッシュタグとリンク（23）を含み、全角文字と絵文字は2と数えます",
+    x_post_cut: "収まるよう短縮",
     sessions_title: "ログイン中の端末",
     sessions_explained: "ほかの端末やブラウザでもログインしたままなら、ここですべてログアウトできます（この端末も含みます）。",
     sign_out_everywhere: "すべての端末からログアウト",
@@ -347,6 +353,8 @@ static EN: Texts = Texts {
     generate: "Generate",
     writing: "Writing…",
     post_to_x: "Post to X",
+    x_count_title: "Length as X counts it: the hashtag and the link (23) included, CJK characters and emoji count 2",
+    x_post_cut: "shortened to fit",
     sessions_title: "Where you are signed in",
     sessions_explained:
         "Signed in on another device or browser you no longer have? Sign out everywhere, this one included.",

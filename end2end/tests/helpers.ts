@@ -48,11 +48,15 @@ export async function paste(page: Page, tweets: string): Promise<void> {
   await page.getByLabel(/Your tweets/).fill(tweets);
 }
 
-/** Signs in under a fresh name, teaches TWEETS and lands on the user's page. */
-export async function learn(page: Page, prefix: string, options: { protected?: boolean } = {}): Promise<string> {
+/** Signs in under a fresh name, teaches TWEETS (or `tweets`) and lands on the user's page. */
+export async function learn(
+  page: Page,
+  prefix: string,
+  options: { protected?: boolean; tweets?: string } = {},
+): Promise<string> {
   const name = uniqueName(prefix);
   await signIn(page, name, options);
-  await paste(page, TWEETS);
+  await paste(page, options.tweets ?? TWEETS);
   await page.getByRole("button", { name: "Learn", exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`/@${name}$`));
   await expect(page.getByRole("heading", { name: `@${name}` })).toBeVisible();

@@ -1,5 +1,54 @@
-import { test, expect } from "@playwright/test";
+import { test, expect, Page } from "@playwright/test";
 import { hydrated, learn, paste, signIn, uniqueName, watchForErrors, TWEETS } from "./helpers";
+
+/**
+ * One tweet of 186 characters, every pair of words in it once: each draw from it is
+ * the tweet itself, too long for X with the link (each character counts 2).
+ */
+const LONG_TWEET = "今年の旅で訪ねた街は札幌、函館、旭川、小樽、釧路、青森、弘前、盛岡、仙台、秋田、会津、水戸、宇都宮、日光、前橋、川越、千葉、船橋、東京、横浜、鎌倉、箱根、新潟、富山、金沢、福井、甲府、長野、松本、岐阜、静岡、浜松、名古屋、伊勢、大津、京都、大阪、神戸、奈良、鳥取、松江、倉敷、広島、尾道、徳島、高松、高知、福岡、博多、佐賀、長崎、熊本、大分、別府、宮崎、鹿児島、那覇でした";
+
+/** X's count (twitter-text v3) of a text without links or emoji. */
+function xWeight(text: string): number {
+  let weight = 0;
+  for (const c of text.normalize("NFC")) {
+    const code = c.codePointAt(0) ?? 0;
+    const narrow =
+      code <= 0x10ff ||
+      (code >= 0x2000 && code <= 0x200d) ||
+      (code >= 0x2010 && code <= 0x201f) ||
+      (code >= 0x2032 && code <= 0x2037);
+    weight += narrow ? 1 : 2;
+  }
+  return weight;
+}
+/** What X adds to the text: " " + the link (23), " #tweetgen". */
+const X_EXTRAS = 1 + 23 + 1 + 9;
+
+/**
+ * Draws LONG_TWEET: its Post to X link sends it cut after a whole word with "…", and the
+ * card shows X's count of the post, at most 280 and close to it.
+ */
+async function expectCutToFit(page: Page): Promise<void> {
+  await page.getByLabel("At most").fill("280");
+  await page.getByRole("button", { name: "Generate" }).click();
+  const card = page.getByTestId("generated-tweet");
+  await expect(card.locator(".tweet-text")).toHaveText(LONG_TWEET);
+  expect(xWeight(LONG_TWEET) + X_EXTRAS).toBeGreaterThan(280);
+  const href = await card.getByRole("link", { name: "Post to X" }).getAttribute("href");
+  const intent = new URL(href ?? "");
+  expect(intent.origin + intent.pathname).toBe("https://x.com/intent/tweet");
+  const posted = intent.searchParams.get("text") ?? "";
+  expect(posted.endsWith("…")).toBe(true);
+  const kept = posted.slice(0, -1);
+  expect(LONG_TWEET.startsWith(kept)).toBe(true);
+  // After a city's whole name (the word boundaries here are the commas).
+  expect(LONG_TWEET.slice(kept.length).startsWith("、") || kept.endsWith("、")).toBe(true);
+  const count = xWeight(posted) + X_EXTRAS;
+  expect(count).toBeLessThanOrEqual(280);
+  expect(count).toBeGreaterThan(270);
+  await expect(card.getByTestId("x-count")).toHaveText(new RegExp(`^${count}/280`));
+  await expect(card.getByTestId("x-count")).toContainText("shortened to fit");
+}
 
 test("hydrated: sign in, learn and generate without a page reload", async ({ page }) => {
   const errors = watchForErrors(page);
@@ -40,12 +89,20 @@ test("hydrated: the Post to X link carries the tweet, #tweetgen and the page", a
   const permalink = await card.locator("footer a").first().getAttribute("href");
   const href = await card.getByRole("link", { name: "Post to X" }).getAttribute("href");
   const intent = new URL(href ?? "");
-  expect(intent.origin + intent.pathname).toBe("https://x.com/intent/post");
+  expect(intent.origin + intent.pathname).toBe("https://x.com/intent/tweet");
   expect(intent.searchParams.get("text")).toBe(text);
+  await expect(card.getByTestId("x-count")).toHaveText(`${xWeight(text) + X_EXTRAS}/280`);
   expect(intent.searchParams.get("hashtags")).toBe("tweetgen");
   expect(intent.searchParams.get("url")).toBe(new URL(permalink ?? "", page.url()).href);
   expect(permalink).toContain(`/@${name}?tweet=`);
   await card.screenshot({ path: "screenshots/tweet-card.png" });
+});
+
+test("hydrated: a long Japanese tweet is cut at a word to fit X's 280", async ({ page }) => {
+  await learn(page, "long_", { tweets: LONG_TWEET });
+  await hydrated(page);
+  await expectCutToFit(page);
+  await page.getByTestId("generated-tweet").screenshot({ path: "screenshots/tweet-card-cut.png" });
 });
 
 test("hydrated: start words and a length limit", async ({ page }) => {
@@ -89,6 +146,12 @@ test.describe("without JavaScript", () => {
     await expect(card.locator(".tweet-text")).not.toBeEmpty();
     await expect(card.getByRole("link", { name: "Post to X" })).toHaveAttribute("href", /hashtags=tweetgen/);
     await page.screenshot({ path: "screenshots/nojs-generate.png", fullPage: true });
+  });
+
+  test("a long tweet is cut to fit X without JavaScript", async ({ page }) => {
+    await learn(page, "nojslong_", { tweets: LONG_TWEET });
+    await expectCutToFit(page);
+    await expect(page).toHaveURL(/\?tweet=\d+$/);
   });
 
   test("start words without JavaScript", async ({ page }) => {

@@ -6,7 +6,7 @@ use super::header::use_viewer;
 use super::{set_not_found_status, ErrorMessage, NotFound};
 use crate::api::{
     get_generation, get_profile, GenerateTweet, Generated, ProfilePage, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE,
-    MAX_START_CHARS,
+    MAX_START_CHARS, X_MAX_WEIGHT,
 };
 use crate::i18n::texts;
 
@@ -164,11 +164,14 @@ fn Generator(screen_name: String) -> impl IntoView {
 #[component]
 fn TweetCard(tweet: Generated) -> impl IntoView {
     let post_to_x = tweet.post_to_x_url();
+    let count = format!("{}/{X_MAX_WEIGHT}", tweet.post.weighted_length);
+    let cut = tweet.post.cut.then(|| view! { <span class="x-cut">{texts().x_post_cut}</span> });
     view! {
         <article class="tweet-card" data-testid="generated-tweet">
             <p class="tweet-text">{tweet.text}</p>
             <footer class="meta">
                 <a href=format!("/@{}?tweet={}", tweet.screen_name, tweet.id)>{format!("@{} · #{}", tweet.screen_name, tweet.id)}</a>
+                <span class="x-count" data-testid="x-count" title=texts().x_count_title>{count} {cut}</span>
                 <a href=post_to_x class="post-to-x" target="_blank" rel="noopener noreferrer">{texts().post_to_x}</a>
             </footer>
         </article>

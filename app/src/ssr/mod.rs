@@ -10,6 +10,7 @@ pub mod share_card;
 pub mod store;
 pub mod training;
 pub mod trainings;
+pub mod x_post;
 
 pub use tweetgen_archive as archive;
 
@@ -77,11 +78,13 @@ impl AppState {
         }
     }
 
-    /// A generated tweet as the API returns it, with its absolute permalink.
+    /// A generated tweet as the API returns it, with its absolute permalink and
+    /// what "Post to X" sends.
     pub fn generated(&self, id: i64, screen_name: String, text: String) -> Generated {
         let permalink = format!("{}/@{screen_name}?tweet={id}", self.config.public_url);
         let card_url = self.card_url(&screen_name, Some(id));
-        Generated { id, screen_name, text, permalink, card_url }
+        let post = x_post::post_to_x(&self.tokenizer, &text);
+        Generated { id, screen_name, text, permalink, card_url, post }
     }
 
     /// The absolute URL of a card image (of the user page, or of one tweet).

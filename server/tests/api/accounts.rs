@@ -497,12 +497,15 @@ async fn a_generated_tweet_links_to_post_it_on_x() {
     let page = app.get(&permalink).await.text().await.unwrap();
     let id = permalink.rsplit('=').next().unwrap();
     let expected_url = format!("url={}", urlencode(&format!("{}/@sharer?tweet={id}", app.address)));
-    let link = page.split("href=\"").find(|href| href.starts_with("https://x.com/intent/post?")).expect(&page);
+    let link = page.split("href=\"").find(|href| href.starts_with("https://x.com/intent/tweet?")).expect(&page);
     let link = link.split('"').next().unwrap().replace("&amp;", "&");
     assert!(link.contains("hashtags=tweetgen"), "{link}");
     assert!(link.contains(&expected_url), "{link} has {expected_url}");
     let text = page.split("<p class=\"tweet-text\">").nth(1).and_then(|rest| rest.split('<').next()).expect(&page);
     assert!(link.contains(&format!("text={}&", urlencode(text))), "{link} carries {text:?}");
+    // Short English: X counts the text's characters, " #tweetgen" and the link (34).
+    let count = page.split("data-testid=\"x-count\"").nth(1).and_then(|rest| rest.split('>').nth(1)).expect(&page);
+    assert_eq!(count.split('/').next().unwrap().trim(), (text.chars().count() + 34).to_string().as_str());
 }
 
 fn urlencode(text: &str) -> String {
