@@ -40,11 +40,16 @@ if [ "${1:-}" = --against-database ]; then
   log "/readyz 200 after $((SECONDS - started)) s"
   grep -q '"segmenting Japanese with IPADIC"' "$release/server.log" || fail "the dictionary from the release was not used"
 
-  for asset in /pkg/tweetgen.wasm /pkg/tweetgen.js /pkg/tweetgen.css; do
-    status=$(curl -s -o /dev/null -w '%{http_code}' "$base$asset")
-    [ "$status" = 200 ] || fail "$asset answered $status"
+  curl -sf "$base/" >"$release/home.html" || fail "GET / failed"
+  mapfile -t assets < <(grep -o '/pkg/tweetgen\.[A-Za-z0-9_-]*\.\(wasm\|js\|css\)' "$release/home.html" | sort -u)
+  [ "${#assets[@]}" = 3 ] || fail "the home page names ${#assets[@]} hashed site files, not 3: ${assets[*]}"
+  for asset in "${assets[@]}"; do
+    headers=$(curl -s -o /dev/null -D - -H 'Accept-Encoding: gzip, br' "$base$asset")
+    grep -q '^HTTP/1.1 200' <<<"$headers" || fail "$asset answered $(head -1 <<<"$headers")"
+    grep -qi '^content-encoding: br' <<<"$headers" || fail "$asset was not sent precompressed with brotli"
+    grep -qi '^cache-control: public, max-age=31536000, immutable' <<<"$headers" || fail "$asset is not cached as immutable"
   done
-  log "site assets served from the release's site/"
+  log "site assets served from the release's site/, brotli, immutable: ${assets[*]}"
 
   generated=$(curl -sf -H 'Accept: application/json' --data-urlencode screen_name=tweetgen_en "$base/api/generate_tweet") \
     || fail "POST /api/generate_tweet failed"

@@ -2,7 +2,9 @@
 # Builds the arm64 (Graviton) release artefact that the EC2 instances install:
 #   target/release-artifacts/tweetgen-VERSION-linux-arm64.tar.gz
 #     bin/tweetgen-server       cross-compiled for aarch64-unknown-linux-gnu
-#     site/                     wasm, js and css served under /pkg (architecture-independent)
+#     bin/hash.txt              the hashes in the site's file names (read beside the binary)
+#     site/                     wasm, js and css served under /pkg (architecture-independent),
+#                               named tweetgen.<hash>.<ext>, with .br and .gz beside each
 #     share/ipadic.vibrato      the segmentation dictionary (architecture-independent)
 #     share/fonts/              Noto Sans CJK (SIL OFL) for the share card images:
 #                               Amazon Linux has no fonts-noto-cjk
@@ -25,9 +27,9 @@ log() { printf '\033[1mpackage-arm64:\033[0m %s\n' "$*" >&2; }
 
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
 
-log "building the server for $TARGET and the site (cargo leptos build --release)"
+log "building the server for $TARGET and the site (cargo leptos build --release --precompress)"
 # cargo-leptos builds the server for this triple and the wasm site in one go.
-LEPTOS_BIN_TARGET_TRIPLE=$TARGET cargo leptos build --release >&2
+LEPTOS_BIN_TARGET_TRIPLE=$TARGET cargo leptos build --release --precompress >&2
 binary="$target_dir/$TARGET/release/tweetgen-server"
 
 needed_glibc=$(aarch64-linux-gnu-objdump -T "$binary" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1)
@@ -40,7 +42,7 @@ fi
 staging="$target_dir/release-artifacts/$name"
 rm -rf "$staging"
 mkdir -p "$staging/bin" "$staging/share/fonts" "$staging/deploy"
-cp "$binary" "$staging/bin/"
+cp "$binary" "$(dirname "$binary")/hash.txt" "$staging/bin/"
 cp -r "${LEPTOS_SITE_ROOT:-target/site}" "$staging/site"
 cp "$TWEETGEN_DICTIONARY" "$staging/share/ipadic.vibrato"
 cp /usr/share/fonts/opentype/noto/NotoSansCJK-{Regular,Bold}.ttc "$staging/share/fonts/"

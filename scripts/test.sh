@@ -24,8 +24,8 @@ cargo nextest run --workspace --exclude tweetgen-frontend --no-fail-fast
 step "fuzzing the engine (tokenizer, cleaning, model decoder) and the archive reader, 20 s a target"
 scripts/fuzz.sh 20
 
-step "release build (server + wasm, wasm-opt from .tools)"
-cargo leptos build --release
+step "release build (server + wasm, wasm-opt from .tools; hashed names, precompressed)"
+cargo leptos build --release --precompress
 cargo build --quiet -p tweetgen-pgharness --bin tweetgen-pg
 
 step "browser tests"

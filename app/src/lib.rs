@@ -5,12 +5,13 @@ pub mod api;
 pub mod error;
 pub mod i18n;
 mod pages;
+pub mod shared;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
 use i18n::Lang;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     ParamSegment, SsrMode, StaticSegment,
@@ -30,6 +31,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="data:,"/>
                 <AutoReload options=options.clone()/>
+                // tweetgen.<hash>.css once built with hash-files (in the head, as it is
+                // rendered: the client never renders the shell).
+                <HashedStylesheet options=options.clone() id="leptos"/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -61,7 +65,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(request_lang());
     view! {
-        <Stylesheet id="leptos" href="/pkg/tweetgen.css"/>
         <Title text="tweetgen"/>
         <Router>
             <Layout/>

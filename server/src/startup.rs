@@ -17,6 +17,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower_http::{
+    compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -113,6 +114,8 @@ impl Application {
         let sign_in = SignIn::new(state.clone(), &auth, &public_url)?;
         let mut leptos_options = get_configuration(None)?.leptos_options;
         leptos_options.site_addr = address;
+        let hashed = routes::HashedNames::beside_the_server(&leptos_options)?;
+        leptos_options.hash_files = hashed.is_some();
         let body_limits = BodyLimits {
             default: settings.server.max_body_bytes,
             // The multipart form around the file adds a few hundred bytes.
@@ -120,7 +123,8 @@ impl Application {
         };
         let https = routes::Https(public_url.starts_with("https://"));
         let hops = routes::ProxyHops(settings.server.proxy_hops);
-        let mut router = router(leptos_options, state.clone(), sign_in, body_limits, (https, hops));
+        let site = (leptos_options, hashed.unwrap_or_default());
+        let mut router = router(site, state.clone(), sign_in, body_limits, (https, hops));
         if auth.standin {
             let callback = x_standin::RedirectUris::Exactly(vec![format!("{public_url}/auth/callback")]);
             router = router.nest("/standin-x", x_standin::router(&auth.client_id, callback));
@@ -200,7 +204,7 @@ async fn purge_expired_sessions(db: Database) {
 }
 
 fn router(
-    leptos_options: LeptosOptions,
+    (leptos_options, hashed): (LeptosOptions, routes::HashedNames),
     state: AppState,
     sign_in: SignIn,
     body_limits: BodyLimits,
@@ -222,6 +226,7 @@ fn router(
         .route("/card/{file}", get(routes::user_card))
         .route("/card/{screen_name}/{file}", get(routes::tweet_card))
         .with_state(state.clone());
+    let site_files = routes::pkg_router(&leptos_options, hashed);
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -233,8 +238,10 @@ fn router(
             },
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
+        .layer(middleware::from_fn(routes::cache_pages))
         .with_state(leptos_options);
     pages
+        .merge(site_files)
         .merge(health)
         .merge(auth)
         .merge(cards)
@@ -248,6 +255,8 @@ fn router(
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outermost: what the layers inside add is sent compressed too.
+        .layer(CompressionLayer::new())
 }
 
 /// Ctrl-C or SIGTERM (systemd, ECS, an autoscaling group draining an instance):

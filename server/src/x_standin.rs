@@ -25,7 +25,7 @@ use oauth2::url::Url;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tweetgen_app::api::is_valid_screen_name;
+use tweetgen_app::shared::is_valid_screen_name;
 
 /// Codes and tokens kept at most, each; the oldest go first.
 const MAX_ENTRIES: usize = 1_000;

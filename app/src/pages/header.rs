@@ -1,9 +1,10 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
-use crate::api::{current_viewer, percent_encode, Viewer};
+use crate::api::current_viewer;
 use crate::error::AppError;
 use crate::i18n::{texts, Lang};
+use crate::shared::{percent_encode, Viewer};
 
 /// The signed-in visitor, fetched once per navigation (signing in, out or
 /// deleting one's data all end in one) and shared by every component.

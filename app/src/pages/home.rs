@@ -4,8 +4,9 @@ use leptos_router::hooks::use_query_map;
 use super::header::use_viewer;
 use super::upload::UploadForm;
 use super::ErrorMessage;
-use crate::api::{list_trained_users, ranking, DeleteMyData, TrainModel, Viewer, MAX_PASTE_LINES};
+use crate::api::{list_trained_users, ranking, DeleteMyData, TrainModel};
 use crate::i18n::texts;
+use crate::shared::{Viewer, MAX_PASTE_LINES};
 
 #[component]
 pub fn HomePage() -> impl IntoView {

@@ -8,9 +8,9 @@ use leptos::server_fn::error::ServerFnUrlError;
 use leptos_router::hooks::use_query_map;
 
 use super::ErrorMessage;
-use crate::api::{ARCHIVE_FIELD, UPLOAD_ARCHIVE_PATH};
 use crate::error::AppError;
 use crate::i18n::texts;
+use crate::shared::{ARCHIVE_FIELD, UPLOAD_ARCHIVE_PATH};
 
 /// How an upload sent by the hydrated form is going (the server renders only `Idle`).
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +46,7 @@ pub fn UploadForm() -> impl IntoView {
                 event.prevent_default();
                 let Some(form) = event.target().and_then(|target| target.dyn_into().ok()) else { return };
                 let navigate = navigate.clone();
-                let done = move |result: Result<crate::api::Learned, AppError>| match result {
+                let done = move |result: Result<crate::shared::Learned, AppError>| match result {
                     Ok(learned) => navigate(&format!("/@{}", learned.screen_name), Default::default()),
                     Err(error) => progress.set(Progress::Failed(error)),
                 };
@@ -86,7 +86,7 @@ pub fn UploadForm() -> impl IntoView {
 fn send(
     form: &leptos::web_sys::HtmlFormElement,
     progress: RwSignal<Progress>,
-    done: impl FnOnce(Result<crate::api::Learned, AppError>) + 'static,
+    done: impl FnOnce(Result<crate::shared::Learned, AppError>) + 'static,
 ) -> Result<(), leptos::wasm_bindgen::JsValue> {
     use leptos::wasm_bindgen::{closure::Closure, JsCast};
     use leptos::web_sys::{FormData, ProgressEvent, XmlHttpRequest};
@@ -122,7 +122,7 @@ fn send(
 /// The server function's answer: `Learned` as JSON, or an `AppError` as JSON
 /// with an error status. Status 0: the request never completed.
 #[cfg(feature = "hydrate")]
-fn outcome(status: u16, body: &str) -> Result<crate::api::Learned, AppError> {
+fn outcome(status: u16, body: &str) -> Result<crate::shared::Learned, AppError> {
     match status {
         200 => serde_json::from_str(body).map_err(|error| AppError::Request(error.to_string())),
         0 => Err(AppError::Request("the connection was lost".into())),

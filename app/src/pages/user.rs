@@ -4,11 +4,9 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::header::use_viewer;
 use super::{set_not_found_status, ErrorMessage, NotFound};
-use crate::api::{
-    get_generation, get_profile, GenerateTweet, Generated, ProfilePage, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE,
-    MAX_START_CHARS, X_MAX_WEIGHT,
-};
+use crate::api::{get_generation, get_profile, GenerateTweet};
 use crate::i18n::texts;
+use crate::shared::{Generated, ProfilePage, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_START_CHARS, X_MAX_WEIGHT};
 
 /// `/@screen_name`: the user's page, where anyone can generate a tweet in their voice.
 #[component]

@@ -21,9 +21,9 @@ use leptos::prelude::*;
 use sqlx::PgPool;
 use tweetgen_markov::Tokenizer;
 
-use crate::api::Generated;
 use crate::error::AppError;
 use crate::i18n::{Lang, LANG_COOKIE};
+use crate::shared::Generated;
 
 /// What every request handler and server function can reach.
 #[derive(Clone, Debug)]

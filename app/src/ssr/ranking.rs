@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
-use crate::api::Ranked;
 use crate::error::AppError;
+use crate::shared::Ranked;
 
 /// The ranking's window, in days (today included).
 pub const RANKING_DAYS: i32 = 7;

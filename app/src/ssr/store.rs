@@ -6,8 +6,8 @@ use sqlx::PgPool;
 
 use super::rate_limits::ClientAddress;
 use super::training::TrainedModel;
-use crate::api::Profile;
 use crate::error::AppError;
+use crate::shared::Profile;
 
 const PROFILE_COLUMNS: &str = "u.screen_name, m.sentences, \
      to_char(m.trained_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', u.protected";

@@ -9,8 +9,8 @@ use tweetgen_markov::{
 use super::archive::{self, ArchiveError, ArchiveLimits};
 use super::store::StoredModel;
 use super::AppState;
-use crate::api::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES, MAX_START_CHARS};
 use crate::error::AppError;
+use crate::shared::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES, MAX_START_CHARS};
 
 /// A model ready to store.
 pub struct TrainedModel {

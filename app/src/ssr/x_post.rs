@@ -15,7 +15,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use tweetgen_markov::Tokenizer;
 
-use crate::api::{PostToX, POST_HASHTAG, X_MAX_WEIGHT};
+use crate::shared::{PostToX, POST_HASHTAG, X_MAX_WEIGHT};
 
 /// Every link, as t.co wraps it.
 const LINK_WEIGHT: usize = 23;

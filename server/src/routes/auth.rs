@@ -22,7 +22,7 @@ use oauth2::{
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
-use tweetgen_app::api::is_valid_screen_name;
+use tweetgen_app::shared::is_valid_screen_name;
 use tweetgen_app::ssr::rate_limits::{self, Action, ClientAddress};
 use tweetgen_app::ssr::{lang_from_headers, session, store, AppState};
 

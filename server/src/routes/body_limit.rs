@@ -5,8 +5,8 @@ use axum::{
     middleware::Next,
     response::{Html, IntoResponse, Response},
 };
-use tweetgen_app::api::UPLOAD_ARCHIVE_PATH;
 use tweetgen_app::error::AppError;
+use tweetgen_app::shared::UPLOAD_ARCHIVE_PATH;
 use tweetgen_app::ssr::lang_from_headers;
 
 /// Request body caps, in bytes: archive uploads get their own.

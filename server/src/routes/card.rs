@@ -39,7 +39,7 @@ async fn card(
     headers: &HeaderMap,
 ) -> Response {
     let Some(cards) = &state.cards else { return StatusCode::NOT_FOUND.into_response() };
-    if !tweetgen_app::api::is_valid_screen_name(screen_name) {
+    if !tweetgen_app::shared::is_valid_screen_name(screen_name) {
         return StatusCode::NOT_FOUND.into_response();
     }
     // Cards are fetched anonymously (crawlers, image previews): by address.

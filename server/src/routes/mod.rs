@@ -6,6 +6,7 @@ pub mod health;
 mod lang;
 mod same_origin;
 mod security_headers;
+mod site_files;
 
 pub use body_limit::{limit_body_size, BodyLimits};
 pub use card::{tweet_card, user_card};
@@ -14,6 +15,7 @@ pub use health::{healthz, readyz};
 pub use lang::switch_language;
 pub use same_origin::refuse_cross_site_writes;
 pub use security_headers::{security_headers, Https};
+pub use site_files::{cache_pages, pkg_router, HashedNames};
 
 /// An app error as a plain response, in the visitor's language, with
 /// Retry-After where it has one.
