@@ -1,5 +1,6 @@
 import { defineConfig } from "@playwright/test";
 import * as path from "path";
+import chromiumFlags from "./chromium-flags.json";
 
 // The server under test: the release build that `cargo leptos build --release`
 // made, on a throwaway PostgreSQL cluster (tweetgen-pg), with the demo users;
@@ -27,16 +28,8 @@ export default defineConfig({
     launchOptions: {
       // Debian's chromium: Playwright's own browser download cannot work offline.
       executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
+      // Shared with bench/pages (Lighthouse and the visits there run the same browser).
+      args: chromiumFlags,
     },
   },
   webServer: {

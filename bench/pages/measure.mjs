@@ -20,16 +20,9 @@ const [base, out] = process.argv.slice(2);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const pages = (process.env.BENCH_PAGES ?? "/,/@tweetgen_neko").split(",");
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const chromeFlags = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+// The browser tests' flags; Lighthouse wants the new headless mode named.
+const chromeFlags = JSON.parse(readFileSync(new URL("../../end2end/chromium-flags.json", import.meta.url), "utf8"))
+  .map((flag) => (flag === "--headless" ? "--headless=new" : flag));
 // Lighthouse's mobile preset: slow 4G (150 ms RTT, 1.6 Mbit/s down, 750 kbit/s up), 4x CPU.
 const network = { offline: false, latency: 150, downloadThroughput: (1.6e6 / 8) * 0.9, uploadThroughput: (750e3 / 8) * 0.9 };
 const cpuSlowdown = 4;

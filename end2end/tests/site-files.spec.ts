@@ -25,13 +25,17 @@ async function visit(page: Page, path: string): Promise<{ fetched: string[]; fro
 }
 
 test("site files have hashed names, are sent with brotli and cached for a year; pages are revalidated", async ({ page }) => {
-  const responses = new Map<string, { encoding: string; cacheControl: string }>();
+  const responses = new Map<string, { encoding: string; cacheControl: string; vary: string }>();
   page.on("response", async (response) => {
     const path = new URL(response.url()).pathname;
     if (SITE_FILE.test(path)) {
       const headers = await response.allHeaders();
       expect(response.status()).toBe(200);
-      responses.set(path, { encoding: headers["content-encoding"] ?? "", cacheControl: headers["cache-control"] ?? "" });
+      responses.set(path, {
+        encoding: headers["content-encoding"] ?? "",
+        cacheControl: headers["cache-control"] ?? "",
+        vary: headers["vary"] ?? "",
+      });
     }
   });
   const document = await page.goto("/");
@@ -41,8 +45,9 @@ test("site files have hashed names, are sent with brotli and cached for a year; 
   await hydrated(page);
   await page.waitForLoadState("networkidle");
   expect([...responses.keys()].map((path) => path.split(".").pop()).sort()).toEqual(["css", "js", "wasm"]);
-  for (const [path, { encoding, cacheControl }] of responses) {
+  for (const [path, { encoding, cacheControl, vary }] of responses) {
     expect(encoding, path).toBe("br");
+    expect(vary, path).toBe("accept-encoding");
     expect(cacheControl, path).toBe("public, max-age=31536000, immutable");
   }
 });

@@ -1,14 +1,15 @@
 //! What "Post to X" sends: the tweet cut, when it must be, so that it, the
 //! hashtag and the link back fit X's 280 as X counts them.
 //!
-//! The count never comes out below X's own (twitter-text v3, `config/v3.json`):
-//! after NFC, a code point in U+0000–U+10FF, U+2000–U+200D, U+2010–U+201F or
-//! U+2032–U+2037 counts 1 and any other 2 (CJK, kana, hangul, most symbols); an
-//! emoji counts 2 however many code points make it (skin tones, ZWJ families,
-//! flags, keycaps); a link counts 23 whatever its length. Where this module
-//! cannot tell what X will see, it counts the larger: a bare domain (`node.js`,
-//! `example.com`) or a link with a non-ASCII host at least 23, and at least its
-//! characters.
+//! The count follows twitter-text v3 (`config/v3.json`): after NFC, a code point
+//! in U+0000–U+10FF, U+2000–U+200D, U+2010–U+201F or U+2032–U+2037 counts 1 and
+//! any other 2 (CJK, kana, hangul, most symbols); an emoji counts 2 however many
+//! code points make it (skin tones, ZWJ families, flags, keycaps); a link counts
+//! 23 whatever its length. Where this module cannot tell what X will see, it
+//! counts the larger: a bare domain (`node.js`, `example.com`) or a link with a
+//! non-ASCII host at least 23, and at least its characters. One case can come
+//! out below X's count: an emoji is taken as a grapheme holding a pictograph, and
+//! a ZWJ sequence missing from Unicode's list of emoji X counts in pieces.
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;

@@ -76,7 +76,10 @@ async fn cache_site_file(State(hashed): State<HashedNames>, request: Request, ne
     let file_name = request.uri().path().rsplit('/').next().unwrap_or("").to_string();
     let mut response = next.run(request).await;
     let policy = if response.status().is_success() && hashed.contains(&file_name) { IMMUTABLE } else { REVALIDATE };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    // A shared cache (a CDN in front, a proxy) must not give brotli to a browser without it.
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     response
 }
 
@@ -139,6 +142,7 @@ mod tests {
         assert_eq!(header_of(&brotli, header::CONTENT_ENCODING), "br");
         assert_eq!(header_of(&brotli, header::CACHE_CONTROL), IMMUTABLE);
         assert_eq!(header_of(&brotli, header::CONTENT_TYPE), "application/wasm");
+        assert_eq!(header_of(&brotli, header::VARY), "accept-encoding");
         let body = axum::body::to_bytes(brotli.into_body(), 1024).await.unwrap();
         assert_eq!(&body[..], b"brotli bytes");
 
