@@ -33,13 +33,8 @@
 # clusters are kept in target/bench-catchup/{src,dst}; the source database is built anew
 # each run; logs and work directories in target/bench-catchup/.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ -f scripts/env.sh ]]; then
-    # shellcheck source=/dev/null
-    source scripts/env.sh
-fi
 # shellcheck source=bench/lib.sh
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_command_line bench/catchup.sh "$@"
 mkdir -p target/bench-catchup
 

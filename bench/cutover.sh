@@ -9,10 +9,9 @@
 #
 # Usage: bench/cutover.sh            (CUTOVER_ROUNDS=10 by default; as root)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 scripts/setup.sh test >&2
-source scripts/env.sh
-source bench/lib.sh
 bench_command_line bench/cutover.sh "$@"
 rounds=${CUTOVER_ROUNDS:-10}
 echo "# Cutover benchmark"

@@ -12,11 +12,8 @@
 # a venv .venv/bench with markovify==0.9.4, the release CLI, the dictionary.
 # Work files (corpus slices, wakati text, models, JSON) go to target/bench-engine/.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ -f scripts/env.sh ]]; then
-    # shellcheck source=/dev/null
-    source scripts/env.sh
-fi
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 corpus=../shared/corpus/ja_sentences.txt
 if [[ ! -f $corpus ]]; then
@@ -24,8 +21,6 @@ if [[ ! -f $corpus ]]; then
     exit 1
 fi
 mkdir -p target/bench-engine
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 # --- apt: mecab, its UTF-8 dictionary, the IPADIC sources our dictionary is built from, GNU time
 missing=()

@@ -24,13 +24,8 @@
 # it holds the same users trained on the same inputs (the corpora, the committed markov/ and
 # migrations/); other work files go to target/bench-http/. Delete that directory to start over.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ -f scripts/env.sh ]]; then
-    # shellcheck source=/dev/null
-    source scripts/env.sh
-fi
 # shellcheck source=bench/lib.sh
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_command_line bench/http.sh "$@"
 
 for corpus in ../shared/corpus/ja_sentences.txt ../shared/corpus/en_fortunes.txt; do

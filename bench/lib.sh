@@ -1,4 +1,8 @@
-# Shared set-up for the benchmark scripts (sourced, from the repo root).
+# Shared set-up for the benchmark scripts, sourced first by each: the rest of the script runs
+# from the repo root with the project's tools on PATH (scripts/env.sh).
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
 
 # bench_command_line SCRIPT ARG...: exports BENCH_COMMAND, the command as it was typed
 # (the BENCH_* settings given, SCRIPT, its arguments), for the report's header.

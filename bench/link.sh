@@ -26,13 +26,8 @@
 # target/bench-migrate/src-scale<scale>-<key> only when it is missing or stale; its output goes
 # to target/bench-link/dataset.log). Logs of every run are in target/bench-link/logs/.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ -f scripts/env.sh ]]; then
-    # shellcheck source=/dev/null
-    source scripts/env.sh
-fi
 # shellcheck source=bench/lib.sh
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_command_line bench/link.sh "$@"
 export PATH="$PATH:/usr/sbin:/sbin"
 if ((EUID != 0)); then

@@ -32,13 +32,8 @@
 # dropped before each method); logs and work files go to target/bench-migrate/. Delete that
 # directory to start over.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-if [[ -f scripts/env.sh ]]; then
-    # shellcheck source=/dev/null
-    source scripts/env.sh
-fi
 # shellcheck source=bench/lib.sh
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_command_line bench/migrate.sh "$@"
 mkdir -p target/bench-migrate
 

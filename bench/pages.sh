@@ -15,10 +15,8 @@
 # `npm ci`. Runs the server as the browser tests do: one instance with the demo users on a
 # throwaway PostgreSQL cluster (tweetgen-pg). Raw runs: target/bench-pages/runs.json.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/env.sh
 # shellcheck source=bench/lib.sh
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bench_command_line bench/pages.sh "$@"
 
 if [[ ${BENCH_BUILD:-1} == 1 ]]; then
@@ -30,6 +28,13 @@ if [[ ! -d bench/pages/node_modules/lighthouse ]]; then
     (cd bench/pages && npm ci --no-audit --no-fund >&2)
 fi
 mkdir -p target/bench-pages
+# `cargo leptos serve` (scripts/run.sh) leaves its debug site in target/site, under other names.
+wasm_hash=$(sed -n 's/^wasm: //p' target/release/hash.txt 2>/dev/null || true)
+if [[ ! -f target/site/pkg/tweetgen.$wasm_hash.wasm ]]; then
+    echo "bench/pages.sh: target/site is not the release build's (target/release/hash.txt names" \
+        "tweetgen.${wasm_hash:-?}.wasm); run without BENCH_BUILD=0" >&2
+    exit 1
+fi
 
 port=${BENCH_PORT:-3300}
 echo "date:      $(date -u '+%F %T') UTC"

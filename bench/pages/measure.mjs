@@ -42,10 +42,10 @@ function lighthouse(url) {
       `--chrome-flags=${chromeFlags.join(" ")}`],
     { env: { ...process.env, CHROME_PATH: chromiumPath }, stdio: ["ignore", "ignore", "inherit"] },
   );
-  const audits = JSON.parse(readFileSync(report, "utf8")).audits;
+  const { audits, categories } = JSON.parse(readFileSync(report, "utf8"));
   const value = (id) => audits[id].numericValue;
   return {
-    score: JSON.parse(readFileSync(report, "utf8")).categories.performance.score * 100,
+    score: categories.performance.score * 100,
     lcpMs: value("largest-contentful-paint"),
     tbtMs: value("total-blocking-time"),
     fcpMs: value("first-contentful-paint"),

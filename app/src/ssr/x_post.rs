@@ -27,10 +27,11 @@ const ELLIPSIS: &str = "…";
 /// link, else its longest run of whole tokens that fits, with "…".
 pub fn post_to_x(tokenizer: &Tokenizer, tweet: &str) -> PostToX {
     let text: String = tweet.nfc().collect();
-    let budget = X_MAX_WEIGHT - extras_weight();
-    if weighted_length(&text) <= budget {
-        let weight = weighted_length(&text) + extras_weight();
-        return PostToX { text, weighted_length: weight, cut: false };
+    let extras = extras_weight();
+    let budget = X_MAX_WEIGHT - extras;
+    let whole = weighted_length(&text);
+    if whole <= budget {
+        return PostToX { text, weighted_length: whole + extras, cut: false };
     }
     let room = budget - weighted_length(ELLIPSIS);
     let ends = tokenizer
@@ -49,7 +50,7 @@ pub fn post_to_x(tokenizer: &Tokenizer, tweet: &str) -> PostToX {
         })
         .unwrap_or(0);
     let text = format!("{}{ELLIPSIS}", text[..cut].trim_end());
-    PostToX { weighted_length: weighted_length(&text) + extras_weight(), text, cut: true }
+    PostToX { weighted_length: weighted_length(&text) + extras, text, cut: true }
 }
 
 /// What X adds to the text: " " + the link, " #tweetgen".
