@@ -143,6 +143,9 @@ async fn moved_takes_the_server_and_its_held_writes_to_the_named_database() {
     copy_user(&app, &rds, "owner").await;
 
     set_state(&app.database_url, State::Fenced, "vps").await;
+    // The second server (the one that knows rds) must have seen the fence, or the
+    // write goes through to vps before it.
+    presence_until(&app.database_url, |report| report.state_seen == "fenced" && report.knows == ["rds"]).await;
     let held = tokio::spawn(async move {
         let response = instance.generate("owner").await;
         (response.status(), instance)
