@@ -3,9 +3,10 @@
 
 Run through `bench/engine.sh`, which prepares MeCab, the venv, the release CLI and
 the dictionary. Standard library plus markovify only. Prints the machine, the
-versions, then one table per measure (ours, markovify, ratio, target, PASS/MISS)
-and the order sweep. Timings are never asserted: a missed target is printed as
-MISS and the exit status stays 0.
+versions, then one table per measure (ours, markovify, ratio, target, PASS/MISS),
+the order sweep, and ours alone generating from mixes (a blend of k models)
+against one model of the same lines. Timings are never asserted: a missed target
+is printed as MISS and the exit status stays 0.
 
 markovify is driven the way the old service used it: `mecab -Owakati` over the
 file, then `markovify.NewlineText(wakati_text, state_size=order)`; models go
@@ -53,6 +54,8 @@ TARGET_TRAIN = 5.0  # markovify / ours, training time including segmentation
 TARGET_BYTES = 20.0  # markovify / ours, model bytes
 TARGET_GENERATE = 50.0  # ours / markovify, sentences per second per core
 TARGET_LOAD_MS = 1.0  # ours, the 3,200-line model
+MIX_PARTS = (2, 5, 10)  # mixes of this many equal slices of the 45,000 lines (the app allows 10 members)
+TARGET_MIX = 1.5  # a mix's time per sentence / one model's of the same lines
 
 
 # ---------------------------------------------------------------- helpers
@@ -400,7 +403,7 @@ def main(args):
             o, m = train[size, order]
             progress(f"loading and generating: {size} lines, order {order}")
             info = json.loads(run(ours("info", "--model", o["model"]), capture_output=True, text=True).stdout)
-            og = ours_generate(o["model"], args.seconds)
+            og = ours_generate(["--model", o["model"]], args.seconds)
             mg = markovify_generate(args, m["json"], size)
             gen[size, order] = (info, og, mg)
 
@@ -458,6 +461,9 @@ def main(args):
     # --- markovify on the very same sentences (well_formed=False)
     same_sentences(args, wakati, mecab_ms, train, gen)
 
+    # --- 8: mixes (ours)
+    mixes(args, dictionary, lines)
+
     wall = time.perf_counter() - began
     others = (cpu_busy_seconds() - busy_at_start) - (own_cpu_seconds() - own_at_start)
     print(f"\nbenchmark wall time {wall:.0f} s; load avg at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
@@ -493,19 +499,32 @@ def markovify_generate(args, json_path, size, draws=SWEEP_DRAWS):
     return m
 
 
-def ours_generate(model, seconds):
-    def generate(seed, count, rss=False):
-        done, peak, _ = timed(ours("generate", "--model", model, "--seed", seed, "--tries", TRIES, "--max-chars",
-                                   NO_CHAR_LIMIT, "--timings", "--count", count), stdout=subprocess.DEVNULL)
-        return last_json(done.stderr), peak
+def ours_generate(sources, seconds):
+    """`generate` from `sources` (`--model PATH`, or `--mix PATH:WEIGHT` repeated) for about `seconds`."""
+    count = ours_segment_calls(sources, seconds)
+    return ours_generate_summary([ours_generate_run(sources, SEED + segment, count)
+                                  for segment in range(GEN_SEGMENTS)])
 
-    calibration, _ = generate(SEED, 200)
+
+def ours_generate_run(sources, seed, count):
+    """One `generate` process: its --timings JSON and peak RSS."""
+    done, peak, _ = timed(ours("generate", *sources, "--seed", seed, "--tries", TRIES, "--max-chars", NO_CHAR_LIMIT,
+                               "--timings", "--count", count), stdout=subprocess.DEVNULL)
+    return last_json(done.stderr), peak
+
+
+def ours_segment_calls(sources, seconds):
+    """Calls for one of GEN_SEGMENTS runs taking `seconds` in all, from a 200-call calibration."""
+    calibration, _ = ours_generate_run(sources, SEED, 200)
     per_second = calibration["count"] / max(calibration["generate_ms"], 0.001) * 1e3
-    count = int(min(max(per_second * seconds / GEN_SEGMENTS, 1000), 20_000_000))
-    runs = [generate(SEED + segment, count) for segment in range(GEN_SEGMENTS)]
+    return int(min(max(per_second * seconds / GEN_SEGMENTS, 1000), 20_000_000))
+
+
+def ours_generate_summary(runs):
     rates = sorted(r["count"] / (r["generate_ms"] / 1e3) for r, _ in runs)
     return {"rates": rates, "rate": statistics.median(rates), "calls": sum(r["count"] for r, _ in runs),
-            "failed": sum(r["failed"] for r, _ in runs), "rss": max(rss for _, rss in runs)}
+            "failed": sum(r["failed"] for r, _ in runs), "rss": max(rss for _, rss in runs),
+            "timings": [r for r, _ in runs]}
 
 
 def dictionary_rss(dictionary):
@@ -584,6 +603,55 @@ def same_sentences(args, wakati, mecab_ms, train, gen):
            "load mk/ours", "markovify RSS KB train / load+gen"], rows,
           notes=["tables 1-5 use the old service's call (well_formed=True, fewer sentences); this repeats order 2 "
                  "with every line learned on both sides; ours are the same runs as above"])
+
+
+def mixes(args, dictionary, lines):
+    """Ours alone: generation from a blend of k models, each trained on one of k equal slices of the
+    45,000 lines (weights 1), against the one model trained on all of them (table 3's)."""
+    size, order = SIZES[-1], 2
+    sources = {1: ["--model", WORK / f"ours_{size}_o{order}.tgm"]}
+    for parts in MIX_PARTS:
+        progress(f"mix: training {parts} models of {size // parts:,} lines")
+        per = size // parts
+        sources[parts] = []
+        for i in range(parts):
+            text, model = WORK / f"mix_{parts}_{i}.txt", WORK / f"mix_{parts}_{i}.tgm"
+            text.write_text("\n".join(lines[i * per:(i + 1) * per]) + "\n", encoding="utf-8")
+            run(ours("train", "--input", text, "--out", model, "--order", order, "--raw", "--dictionary", dictionary))
+            sources[parts] += ["--mix", f"{model}:1"]
+    progress("mix: generating")
+    calls = {parts: ours_segment_calls(s, args.seconds) for parts, s in sources.items()}
+    runs = {parts: [] for parts in sources}
+    # Segments taken in turn, so that a change in the machine's load falls on every side alike.
+    for segment in range(GEN_SEGMENTS):
+        for parts, s in sources.items():
+            runs[parts].append(ours_generate_run(s, SEED + segment, calls[parts]))
+    results = {parts: ours_generate_summary(r) for parts, r in runs.items()}
+
+    one = results[1]
+    spread = lambda g: f"{g['rates'][0]:,.0f}-{g['rates'][-1]:,.0f}"
+    rows = []
+    for parts in MIX_PARTS:
+        mix = results[parts]
+        ratio = one["rate"] / mix["rate"]
+        rows.append([parts, f"{size // parts:,}", f"{mix['rate']:,.0f}/s", spread(mix),
+                     f"{mix['calls']:,} ({mix['failed']} failed)", f"{one['rate']:,.0f}/s", spread(one),
+                     f"{ratio:.2f}x", f"<={TARGET_MIX:g}x", verdict(ratio <= TARGET_MIX),
+                     fmt_ms(statistics.median(t["blend_ms"] for t in mix["timings"])),
+                     fmt_bytes(mix["timings"][0]["blend_bytes"]), f"{mix['rss']:,} / {one['rss']:,}"])
+    table(f"8. Mixes (ours): a blend of k models against one model of the same {size_label(size)} lines, order {order}; "
+          f"sentences per second on one core (overlap test on, tries={TRIES}, no char limit)",
+          ["k", "lines each", "mix", "(min-max)", "mix calls", "one model", "(min-max)", "mix/one time", "target",
+           "result", "blend build", "blend tables", "peak RSS KB mix / one"], rows,
+          notes=[f"mix: `generate --mix mix_k_i.tgm:1` x k (equal consecutive slices, weights 1), the blend built once "
+                 f"per process; one model: `generate --model ours_{size}_o{order}.tgm`, as in table 3 but measured "
+                 f"again here: {GEN_SEGMENTS} segments of ~{args.seconds:g} s in all per side, taken in turn; the "
+                 "median segment's rate is shown, min-max beside it",
+                 "weights 1 over a split corpus make the same chain as the one model (transitions weighted by "
+                 "count, as markovify's combine), and the overlap test checks every part: both draw the same kind of "
+                 "sentence, so the ratio is the cost of blending",
+                 "blend build = Blend::new (global vocabulary and translation tables), once per mix; blend tables = "
+                 "Blend::memory_bytes, the models not included"])
 
 
 def parse_args(argv):

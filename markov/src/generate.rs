@@ -1,12 +1,13 @@
 //! Generation with markovify's options: tries, overlap test, length limits and
 //! start words; over one model or a weighted blend of several.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::ops::Range;
 
 use rand::Rng;
 
-use crate::model::{check_order, Model, BOUNDARY};
+use crate::model::{check_order, Model, BOUNDARY, MAX_ORDER};
 use crate::tokenize::{join, Token, Tokenizer};
 use crate::Error;
 
@@ -87,11 +88,74 @@ impl Model {
 
 /// Several models generating together, each transition weighted by
 /// `weight × count` (markovify's `combine`), without building a merged model.
-pub struct Blend<'m> {
-    parts: Vec<(&'m Model, f64)>,
+///
+/// `M` is how the blend holds its models: `&Model` for a blend used once,
+/// `Arc<Model>` for one built once and kept (it is `Send + Sync` when `M` is).
+pub struct Blend<M: Borrow<Model>> {
+    parts: Vec<(M, f64)>,
     order: usize,
-    /// Token text → id, per part; only needed to translate between parts.
-    ids: Vec<HashMap<&'m str, u32>>,
+    /// Empty for one part, whose ids need no translating.
+    tables: Tables,
+}
+
+/// A token a part does not know.
+const NONE: u32 = u32::MAX;
+
+/// What parts need to follow a sentence through each other: ids common to every
+/// part ("global"), numbered in text order so that a text is found by binary
+/// search (global 0 is the boundary, as in every part), and where to search for
+/// a part's state.
+#[derive(Default)]
+struct Tables {
+    /// Per part, local id → global id.
+    to_global: Vec<Vec<u32>>,
+    /// `from_global[global × parts + part]`: that part's id, or `NONE`. By token,
+    /// so that translating a token into every part reads one row.
+    from_global: Vec<u32>,
+    /// Per part, `after[part][id]..after[part][id + 1]` are the `by_context` ranks
+    /// of the states whose newest token is `id`: where to search for a state.
+    after: Vec<Vec<u32>>,
+}
+
+impl Tables {
+    fn new(models: &[&Model]) -> Self {
+        let parts = models.len();
+        // Equal texts are adjacent once sorted: each run is one global id. (Should a
+        // decoded model repeat a token, its highest id wins, as in a text → id map.)
+        let mut tokens: Vec<(&str, usize, u32)> = models
+            .iter()
+            .enumerate()
+            .flat_map(|(part, model)| {
+                (1..model.vocabulary.len() as u32).map(move |id| (model.vocabulary.token(id), part, id))
+            })
+            .collect();
+        tokens.sort_unstable();
+        let mut to_global: Vec<Vec<u32>> = models.iter().map(|model| vec![BOUNDARY; model.vocabulary.len()]).collect();
+        let mut from_global = vec![BOUNDARY; parts];
+        for (i, &(text, part, id)) in tokens.iter().enumerate() {
+            if i == 0 || tokens[i - 1].0 != text {
+                from_global.resize(from_global.len() + parts, NONE);
+            }
+            let global = from_global.len() / parts - 1;
+            to_global[part][id as usize] = global as u32;
+            from_global[global * parts + part] = id;
+        }
+        let after = models.iter().map(|model| states_after_each_token(model)).collect();
+        Self { to_global, from_global, after }
+    }
+}
+
+/// `by_context` is sorted by the token before each position first: counting
+/// those tokens gives where each one's states begin.
+fn states_after_each_token(model: &Model) -> Vec<u32> {
+    let mut starts = vec![0u32; model.vocabulary.len() + 1];
+    for &token in &model.corpus[..model.corpus.len() - 1] {
+        starts[token as usize + 1] += 1;
+    }
+    for id in 1..starts.len() {
+        starts[id] += starts[id - 1];
+    }
+    starts
 }
 
 /// One generated token: where in which part's corpus it was drawn.
@@ -101,39 +165,45 @@ struct Pick {
     position: u32,
 }
 
-impl<'m> Blend<'m> {
-    pub fn new(parts: Vec<(&'m Model, f64)>) -> Result<Self, Error> {
-        let order = parts.first().ok_or(Error::ImpossibleConstraints("nothing to blend"))?.0.order;
+impl<M: Borrow<Model>> Blend<M> {
+    pub fn new(parts: Vec<(M, f64)>) -> Result<Self, Error> {
+        let order = parts.first().ok_or(Error::ImpossibleConstraints("nothing to blend"))?.0.borrow().order;
         check_order(order)?;
-        if parts.iter().any(|(model, _)| model.order != order) {
+        if parts.iter().any(|(model, _)| model.borrow().order != order) {
             return Err(Error::ImpossibleConstraints("blended models must have the same order"));
         }
         if parts.iter().any(|&(_, weight)| !(weight.is_finite() && weight > 0.0)) {
             return Err(Error::ImpossibleConstraints("weights must be positive"));
         }
-        let ids = if parts.len() == 1 {
-            Vec::new()
+        let tables = if parts.len() == 1 {
+            Tables::default()
         } else {
-            parts
-                .iter()
-                .map(|(model, _)| {
-                    (1..model.vocabulary.len() as u32).map(|id| (model.vocabulary.token(id), id)).collect()
-                })
-                .collect()
+            Tables::new(&parts.iter().map(|(model, _)| model.borrow()).collect::<Vec<_>>())
         };
-        Ok(Self { parts, order, ids })
+        Ok(Self { parts, order, tables })
+    }
+
+    /// Bytes of the tables the parts need to follow each other (none for one
+    /// part); the models are counted by whoever holds them.
+    pub fn memory_bytes(&self) -> usize {
+        let per_part = |tables: &[Vec<u32>]| {
+            std::mem::size_of_val(tables) + tables.iter().map(|ids| std::mem::size_of_val(&ids[..])).sum::<usize>()
+        };
+        per_part(&self.tables.to_global)
+            + per_part(&self.tables.after)
+            + std::mem::size_of_val(&self.tables.from_global[..])
     }
 
     pub fn generate(&self, options: &GenerateOptions, rng: &mut impl Rng) -> Result<String, Error> {
         validate(options)?;
         let start = options.start.as_ref();
         let start_texts: Vec<&str> = start.map_or(Vec::new(), |s| s.tokens.iter().map(|(t, _)| t.as_str()).collect());
-        // Each part's ids of the start words (looked up once: a single model scans its vocabulary).
-        let start_ids: Vec<Vec<Option<u32>>> =
-            (0..self.parts.len()).map(|part| start_texts.iter().map(|t| self.local_id(part, t)).collect()).collect();
+        // Looked up once per call: a single model scans its vocabulary.
+        let start_ids: Vec<u32> = start_texts.iter().map(|text| self.global_id(text)).collect();
         let begin = self.begin(start, &start_ids)?;
+        let mut states = Vec::new();
         for _ in 0..options.tries {
-            let Some(picks) = self.walk(&begin, &start_texts, options, rng) else { continue };
+            let Some(picks) = self.walk(&begin, &start_texts, &start_ids, options, rng, &mut states) else { continue };
             let text = self.render(start, &picks);
             let chars = text.chars().count();
             let words = start_texts.len() + picks.len();
@@ -142,7 +212,7 @@ impl<'m> Blend<'m> {
             if too_long || too_short {
                 continue;
             }
-            if options.test_output && self.copies_corpus(&start_ids, &picks, options) {
+            if options.test_output && self.copies_corpus(&start_ids, &picks, &states, options) {
                 continue;
             }
             return Ok(text);
@@ -150,8 +220,12 @@ impl<'m> Blend<'m> {
         Err(Error::GenerationFailed(options.tries))
     }
 
-    fn text(&self, pick: Pick) -> &'m str {
-        let model = self.parts[pick.part].0;
+    fn model(&self, part: usize) -> &Model {
+        self.parts[part].0.borrow()
+    }
+
+    fn text(&self, pick: Pick) -> &str {
+        let model = self.model(pick.part);
         model.vocabulary.token(model.corpus[pick.position as usize])
     }
 
@@ -159,32 +233,69 @@ impl<'m> Blend<'m> {
         let given = start.into_iter().flat_map(|s| &s.tokens).map(|(text, spaced)| Token { text, spaced: *spaced });
         let drawn = picks
             .iter()
-            .map(|&pick| Token { text: self.text(pick), spaced: self.parts[pick.part].0.is_spaced(pick.position) });
+            .map(|&pick| Token { text: self.text(pick), spaced: self.model(pick.part).is_spaced(pick.position) });
         join(given.chain(drawn))
     }
 
-    fn local_id(&self, part: usize, text: &str) -> Option<u32> {
+    /// A text's global id, or `NONE` if no part knows it. One part's global ids
+    /// are its own.
+    fn global_id(&self, text: &str) -> u32 {
+        let parts = self.parts.len();
+        if parts == 1 {
+            return self.model(0).vocabulary.id(text).unwrap_or(NONE);
+        }
+        // A global id's text is in any part that knows it.
+        let text_of = |global: usize| {
+            let row = &self.tables.from_global[global * parts..(global + 1) * parts];
+            let part = row.iter().position(|&id| id != NONE).unwrap_or_default();
+            self.model(part).vocabulary.token(row[part])
+        };
+        let (mut low, mut high) = (1, self.tables.from_global.len() / parts);
+        while low < high {
+            let middle = (low + high) / 2;
+            match text_of(middle).cmp(text) {
+                Ordering::Less => low = middle + 1,
+                Ordering::Greater => high = middle,
+                Ordering::Equal => return middle as u32,
+            }
+        }
+        NONE
+    }
+
+    /// The global id of the token drawn at `pick`.
+    fn global(&self, pick: Pick) -> u32 {
+        let id = self.model(pick.part).corpus[pick.position as usize];
         if self.parts.len() == 1 {
-            self.parts[0].0.vocabulary.id(text)
+            id
         } else {
-            self.ids[part].get(text).copied()
+            self.tables.to_global[pick.part][id as usize]
+        }
+    }
+
+    /// `part`'s id of the token with this global id, or `NONE`.
+    fn local(&self, part: usize, global: u32) -> u32 {
+        let parts = self.parts.len();
+        if parts == 1 || global == NONE {
+            global
+        } else {
+            self.tables.from_global[global as usize * parts + part]
         }
     }
 
     /// Where walks start, per part: the corpus positions the first generated
     /// token may be drawn from.
-    fn begin(&self, start: Option<&StartWords>, start_ids: &[Vec<Option<u32>>]) -> Result<Vec<Candidates>, Error> {
+    fn begin(&self, start: Option<&StartWords>, start_ids: &[u32]) -> Result<Vec<Candidates>, Error> {
         let Some(start) = start else {
-            return Ok(self.parts.iter().map(|(model, _)| Candidates::Ranks(model.start_group())).collect());
+            return Ok((0..self.parts.len()).map(|part| Candidates::Ranks(self.model(part).start_group())).collect());
         };
         let mut found = false;
         let begin = (0..self.parts.len())
             .map(|part| {
-                let model = self.parts[part].0;
-                let Some(ids) = start_ids[part].iter().copied().collect::<Option<Vec<u32>>>() else {
+                let ids: Vec<u32> = start_ids.iter().map(|&global| self.local(part, global)).collect();
+                if ids.contains(&NONE) {
                     return Candidates::Positions(Vec::new());
-                };
-                let candidates = continuations(model, &ids, start.strict);
+                }
+                let candidates = continuations(self.model(part), &ids, start.strict);
                 found |= candidates.len() > 0;
                 candidates
             })
@@ -196,44 +307,71 @@ impl<'m> Blend<'m> {
         }
     }
 
-    /// One candidate, or `None` when it breaks a length limit on the way.
+    /// One candidate, or `None` when it breaks a length limit on the way. A
+    /// blend's walk leaves in `states` the states every token after the first was
+    /// drawn among: one range per part, part after part, token after token.
     fn walk(
         &self,
         begin: &[Candidates],
         start: &[&str],
+        start_ids: &[u32],
         options: &GenerateOptions,
         rng: &mut impl Rng,
+        states: &mut Vec<Range<usize>>,
     ) -> Option<Vec<Pick>> {
         let max_words = options.max_words.unwrap_or(MAX_WALK_TOKENS).min(MAX_WALK_TOKENS);
-        let max_chars = options.max_chars.unwrap_or(usize::MAX);
+        // Counted with a space before every token, hence one more.
+        let max_chars = options.max_chars.map_or(usize::MAX, |max| max.saturating_add(1));
         let mut chars = start.iter().map(|t| t.chars().count() + 1).sum::<usize>();
         let mut picks: Vec<Pick> = Vec::new();
+        states.clear();
+        // Each part's number of candidates, refilled at every token of a blend.
+        let mut counts: Vec<usize> = Vec::new();
         loop {
             let pick = match picks.last() {
                 None => {
-                    let counts: Vec<usize> = begin.iter().map(Candidates::len).collect();
-                    self.pick_from(&counts, rng, |part, i| begin[part].position(self.parts[part].0, i))
+                    counts.clear();
+                    counts.extend(begin.iter().map(Candidates::len));
+                    self.pick_from(&counts, rng, |part, i| begin[part].position(self.model(part), i))
                 }
                 Some(&last) if self.parts.len() == 1 => {
                     // One model: the state after a drawn token is that position's group.
-                    let model = self.parts[0].0;
+                    let model = self.model(0);
                     let group = model.group_after(last.position);
                     self.pick_from(&[group.len()], rng, |_, i| model.index.by_context[group.start + i])
                 }
-                Some(_) => {
-                    let groups: Vec<Range<usize>> =
-                        (0..self.parts.len()).map(|part| self.state_after(part, start, &picks)).collect();
-                    let counts: Vec<usize> = groups.iter().map(Range::len).collect();
-                    self.pick_from(&counts, rng, |part, i| self.parts[part].0.index.by_context[groups[part].start + i])
+                Some(&last) => {
+                    // The part the last token came from continues from where it was
+                    // drawn, as one model does, unless that was after loose start words
+                    // shorter than the order: there its context is the corpus's, while a
+                    // blend takes the start words to begin the sentence.
+                    let in_context = picks.len() > 1
+                        || start.len() >= self.order
+                        || matches!(begin[last.part], Candidates::Ranks(_));
+                    let row = states.len();
+                    for part in 0..self.parts.len() {
+                        let state = match part == last.part && in_context {
+                            true => self.model(part).group_after(last.position),
+                            false => {
+                                let previous = row.checked_sub(self.parts.len()).map(|r| states[r + part].clone());
+                                self.state_after(part, start_ids, &picks, previous)
+                            }
+                        };
+                        states.push(state);
+                    }
+                    let groups = &states[row..];
+                    counts.clear();
+                    counts.extend(groups.iter().map(Range::len));
+                    self.pick_from(&counts, rng, |part, i| self.model(part).index.by_context[groups[part].start + i])
                 }
             }?;
-            let model = self.parts[pick.part].0;
+            let model = self.model(pick.part);
             if model.corpus[pick.position as usize] == BOUNDARY {
                 return (!picks.is_empty() || !start.is_empty()).then_some(picks);
             }
             chars += self.text(pick).chars().count() + usize::from(model.is_spaced(pick.position));
             picks.push(pick);
-            if start.len() + picks.len() > max_words || chars > max_chars + 1 {
+            if start.len() + picks.len() > max_words || chars > max_chars {
                 return None;
             }
         }
@@ -265,46 +403,81 @@ impl<'m> Blend<'m> {
         Some(Pick { part, position: position(part, i) })
     }
 
-    /// Successor ranks in `part` of the sentence so far (start words + picks).
-    fn state_after(&self, part: usize, start: &[&str], picks: &[Pick]) -> Range<usize> {
-        let model = self.parts[part].0;
-        let so_far = start.len() + picks.len();
-        let texts =
-            start.iter().copied().chain(picks.iter().map(|&p| self.text(p))).skip(so_far.saturating_sub(self.order));
-        let mut key: Vec<u32> = vec![BOUNDARY; self.order.saturating_sub(so_far)];
-        for text in texts {
-            match self.local_id(part, text) {
-                Some(id) => key.push(id),
-                None => return 0..0,
+    /// Successor ranks in `part` of the sentence so far (start words + at least
+    /// one pick): `previous`, its state before the last pick, continued if the part
+    /// has that transition, else searched for by the last `order` tokens.
+    fn state_after(
+        &self,
+        part: usize,
+        start_ids: &[u32],
+        picks: &[Pick],
+        previous: Option<Range<usize>>,
+    ) -> Range<usize> {
+        let model = self.model(part);
+        let newest = self.local(part, self.global(picks[picks.len() - 1]));
+        if newest == NONE {
+            return 0..0;
+        }
+        if let Some(previous) = previous {
+            // A group is sorted by the token drawn from it.
+            let members = &model.index.by_context[previous];
+            let at = members.partition_point(|&p| model.corpus[p as usize] < newest);
+            if let Some(&position) = members.get(at).filter(|&&p| model.corpus[p as usize] == newest) {
+                return model.group_after(position);
             }
         }
-        model.find(&key)
+        let so_far = start_ids.len() + picks.len();
+        let known = so_far.min(self.order);
+        // Padded with boundaries while the sentence is shorter than the order.
+        let mut key = [BOUNDARY; MAX_ORDER];
+        for (slot, i) in key[self.order - known..self.order].iter_mut().zip(so_far - known..) {
+            let global = match i.checked_sub(start_ids.len()) {
+                None => start_ids[i],
+                Some(drawn) => self.global(picks[drawn]),
+            };
+            *slot = self.local(part, global);
+            if *slot == NONE {
+                return 0..0;
+            }
+        }
+        let after = &self.tables.after[part];
+        let newest = newest as usize;
+        model.group_within(after[newest] as usize..after[newest + 1] as usize, &key[..self.order])
     }
 
     /// markovify's `test_sentence_output`, over token runs instead of substrings.
-    fn copies_corpus(&self, start_ids: &[Vec<Option<u32>>], picks: &[Pick], options: &GenerateOptions) -> bool {
-        const UNKNOWN: u32 = u32::MAX;
-        let given = start_ids[0].len();
+    fn copies_corpus(
+        &self,
+        start_ids: &[u32],
+        picks: &[Pick],
+        states: &[Range<usize>],
+        options: &GenerateOptions,
+    ) -> bool {
+        let parts = self.parts.len();
+        let given = start_ids.len();
         let words = given + picks.len();
         let overlap_max = options.max_overlap_total.min(round_half_even(options.max_overlap_ratio * words as f64));
         let window = overlap_max + 1;
         let gram_count = words.saturating_sub(overlap_max).max(1);
-        (0..self.parts.len()).any(|part| {
+        (0..parts).any(|part| {
             // A token unknown to this part only rules out the windows holding it.
-            let model = self.parts[part].0;
+            let model = self.model(part);
             let drawn = picks.iter().map(|&pick| match pick.part == part {
-                true => Some(model.corpus[pick.position as usize]),
-                false => self.local_id(part, self.text(pick)),
+                true => model.corpus[pick.position as usize],
+                false => self.local(part, self.global(pick)),
             });
-            let ids: Vec<u32> = start_ids[part].iter().copied().chain(drawn).map(|id| id.unwrap_or(UNKNOWN)).collect();
+            let ids: Vec<u32> = start_ids.iter().map(|&global| self.local(part, global)).chain(drawn).collect();
             (0..gram_count).any(|i| {
                 let gram = &ids[i..(i + window).min(ids.len())];
-                // One model: the walk drew the token after the gram's first `order`
-                // tokens from exactly their state, so no search is needed for it.
-                let state = Some(i + model.order)
-                    .filter(|&t| self.parts.len() == 1 && t >= given && t < words)
-                    .map(|t| model.group_at(picks[t - given].position));
-                !gram.contains(&UNKNOWN) && occurs(model, gram, state)
+                // The walk knows the state of the gram's first `order` tokens when
+                // it drew the next: the group of that token in its own part, and
+                // in a blend every part's, as it left them in `states`.
+                let drawn = (i + model.order).checked_sub(given).filter(|&t| t < picks.len());
+                let state = drawn.and_then(|t| match t.checked_sub(1) {
+                    Some(row) if parts > 1 => Some(states[row * parts + part].clone()),
+                    _ => (picks[t].part == part).then(|| model.group_at(picks[t].position)),
+                });
+                !gram.contains(&NONE) && occurs(model, gram, state)
             })
         })
     }
@@ -418,6 +591,8 @@ fn validate(options: &GenerateOptions) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
@@ -447,13 +622,24 @@ mod tests {
 
     /// Every `order + 1` consecutive tokens (padded at the start) were seen in training.
     fn made_of_learned_transitions(model: &Model, text: &str) -> bool {
+        learned_by_some(&[model], text)
+    }
+
+    /// The same, each run seen by at least one of `models`.
+    fn learned_by_some(models: &[&Model], text: &str) -> bool {
+        let order = models[0].order;
         let tokens = Tokenizer::fallback().tokenize(text);
-        let mut key = vec![BOUNDARY; model.order];
-        key.extend(tokens.iter().map(|t| model.vocabulary.id(t.text).unwrap()));
-        key.push(BOUNDARY);
-        key.windows(model.order + 1).all(|w| {
-            let (context, next) = w.split_at(model.order);
-            model.find(context).any(|r| model.corpus[model.index.by_context[r] as usize] == next[0])
+        let texts: Vec<Option<&str>> =
+            std::iter::repeat_n(None, order).chain(tokens.iter().map(|t| Some(t.text))).chain([None]).collect();
+        texts.windows(order + 1).all(|window| {
+            models.iter().any(|model| {
+                let ids: Option<Vec<u32>> =
+                    window.iter().map(|text| text.map_or(Some(BOUNDARY), |t| model.vocabulary.id(t))).collect();
+                ids.is_some_and(|ids| {
+                    let (context, next) = ids.split_at(order);
+                    model.find(context).any(|r| model.corpus[model.index.by_context[r] as usize] == next[0])
+                })
+            })
         })
     }
 
@@ -594,11 +780,77 @@ mod tests {
     }
 
     #[test]
+    fn a_blend_of_shared_models_is_built_once_and_reused() {
+        fn shareable<T: Send + Sync>(_: &T) {}
+        let cats = Arc::new(model(&CORPUS[..3], 1));
+        let dogs = Arc::new(model(&CORPUS[3..], 1));
+        let blend = Blend::new(vec![(Arc::clone(&cats), 1.0), (Arc::clone(&dogs), 2.0)]).unwrap();
+        shareable(&blend);
+        assert!(blend.memory_bytes() > 0);
+        assert_eq!(Blend::new(vec![(&*cats, 1.0)]).unwrap().memory_bytes(), 0, "one part needs no tables");
+        // The same draws as a blend borrowing the models, call after call.
+        let borrowed = Blend::new(vec![(&*cats, 1.0), (&*dogs, 2.0)]).unwrap();
+        let options = GenerateOptions { tries: 1000, ..Default::default() };
+        let (mut rng, mut again) = (StdRng::seed_from_u64(3), StdRng::seed_from_u64(3));
+        for _ in 0..100 {
+            let text = blend.generate(&options, &mut rng).unwrap();
+            assert_eq!(Ok(&text), borrowed.generate(&options, &mut again).as_ref());
+            assert!(learned_by_some(&[&cats, &dogs], &text) && !CORPUS.contains(&text.as_str()), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_blend_translates_tokens_between_parts() {
+        let first = model(&["a b c"], 1);
+        let second = model(&["c b a x y"], 1);
+        // The same token has different ids in the two parts.
+        let ids = |token| (first.vocabulary.id(token), second.vocabulary.id(token));
+        assert!(ids("a").0 != ids("a").1 && ids("c").0 != ids("c").1, "{:?} {:?}", ids("a"), ids("c"));
+        let blend = Blend::new(vec![(&first, 1.0), (&second, 1.0)]).unwrap();
+        let mut rng = StdRng::seed_from_u64(4);
+        let options = GenerateOptions { test_output: false, ..Default::default() };
+        let mut texts: Vec<String> = (0..300).map(|_| blend.generate(&options, &mut rng).unwrap()).collect();
+        assert!(texts.iter().all(|text| learned_by_some(&[&first, &second], text)), "{texts:?}");
+        // Through the shared "b": from the first part into the second, and back.
+        texts.sort();
+        texts.dedup();
+        assert!(["a b a x y", "c b c", "a b a b c"].iter().all(|t| texts.contains(&t.to_string())), "{texts:?}");
+        // Start words only the second part has.
+        for (words, strict) in [("x", true), ("x", false), ("a x", false)] {
+            let options = GenerateOptions { start: start(words, strict), test_output: false, ..Default::default() };
+            let expected = if words == "x" { "x y" } else { "a x y" };
+            assert_eq!(blend.generate(&options, &mut rng).unwrap(), expected);
+        }
+        // A crossing that copies neither part passes the overlap test; copies do not.
+        let options = GenerateOptions { tries: 1000, ..Default::default() };
+        for _ in 0..50 {
+            let text = blend.generate(&options, &mut rng).unwrap();
+            assert!(text != "a b c" && text != "c b a x y", "{text}");
+        }
+        // Order 2: a shared state ("b a" in both) carries the sentence across.
+        let first = model(&["c b a d", "p q"], 2);
+        let second = model(&["x b a y", "b a z"], 2);
+        let blend = Blend::new(vec![(&first, 1.0), (&second, 1.0)]).unwrap();
+        let mut texts: Vec<String> = (0..300).map(|_| blend.generate(&options, &mut rng).unwrap()).collect();
+        texts.sort();
+        texts.dedup();
+        // ("b a d", drawn from the second part then the first, is in the first.)
+        assert_eq!(texts, ["c b a y", "c b a z", "x b a d", "x b a z"]);
+    }
+
+    #[test]
+    fn no_character_limit_is_no_limit() {
+        let model = model(&CORPUS, 1);
+        let options = GenerateOptions { max_chars: None, test_output: false, ..Default::default() };
+        assert!(draw(&model, &options, 2, 20).iter().all(Result::is_ok));
+    }
+
+    #[test]
     fn blends_need_compatible_models_and_positive_weights() {
         let one = model(&CORPUS, 1);
         let two = model(&CORPUS, 2);
         assert!(Blend::new(vec![(&one, 1.0), (&two, 1.0)]).is_err());
         assert!(Blend::new(vec![(&one, 0.0)]).is_err());
-        assert!(Blend::new(Vec::new()).is_err());
+        assert!(Blend::<&Model>::new(Vec::new()).is_err());
     }
 }

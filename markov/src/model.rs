@@ -220,6 +220,19 @@ impl Model {
         start..end
     }
 
+    /// The group (state) of `context` (`order` tokens, boundaries before a
+    /// sentence's first), searched for only in `ranks`: a range of `by_context`
+    /// that holds it if the model knows it. One search: the group gives the end.
+    pub(crate) fn group_within(&self, ranks: Range<usize>, context: &[u32]) -> Range<usize> {
+        debug_assert_eq!(context.len(), self.order);
+        let members = &self.index.by_context[ranks];
+        let first = members.partition_point(|&p| self.compare_key(p, context, None) == Ordering::Less);
+        match members.get(first) {
+            Some(&position) if self.compare_key(position, context, None) == Ordering::Equal => self.group_at(position),
+            _ => 0..0,
+        }
+    }
+
     /// Orders `position`'s key (preceding tokens nearest first, then its own token)
     /// against the leading part of a key.
     fn compare_key(&self, position: u32, before: &[u32], at: Option<u32>) -> Ordering {

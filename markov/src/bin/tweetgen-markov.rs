@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tweetgen_markov::{
-    build_dictionary, clean, lines, CleanOptions, GenerateOptions, IpadicSources, Model, StartWords, Tokenizer,
+    build_dictionary, clean, lines, Blend, CleanOptions, GenerateOptions, IpadicSources, Model, StartWords, Tokenizer,
     DEFAULT_ORDER,
 };
 
@@ -48,15 +48,20 @@ enum Command {
         #[arg(long)]
         timings: bool,
     },
-    /// Write new sentences from a model.
+    /// Write new sentences from a model, or from a blend of several (`--mix`).
     Generate {
-        #[arg(long)]
-        model: PathBuf,
+        /// The model to generate from (or several with `--mix`).
+        #[arg(long, required_unless_present = "mix", conflicts_with = "mix")]
+        model: Option<PathBuf>,
+        /// Blend this model with the other `--mix` ones, its transitions weighted by WEIGHT
+        /// (repeatable; the blend is built once, before the timed generation).
+        #[arg(long, value_name = "PATH:WEIGHT", value_parser = parse_mix)]
+        mix: Vec<(PathBuf, f64)>,
         #[arg(long, default_value_t = 1)]
         count: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Use the model's corpus as a chain of this order instead of the trained one.
+        /// Use the models' corpora as chains of this order instead of the trained one.
         #[arg(long)]
         order: Option<usize>,
         #[arg(long)]
@@ -163,6 +168,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Generate {
             model,
+            mix,
             count,
             seed,
             order,
@@ -180,11 +186,18 @@ fn main() -> anyhow::Result<()> {
             timings,
         } => {
             let started = Instant::now();
-            let mut model = read_model(&model)?;
-            if let Some(order) = order {
-                model = model.with_order(order)?;
+            let mut models = Vec::new();
+            for (path, weight) in model.map(|path| (path, 1.0)).into_iter().chain(mix) {
+                let mut model = read_model(&path)?;
+                if let Some(order) = order {
+                    model = model.with_order(order)?;
+                }
+                models.push((model, weight));
             }
             let load_ms = ms(started);
+            let started = Instant::now();
+            let blend = Blend::new(models.iter().map(|(model, weight)| (model, *weight)).collect())?;
+            let blend_ms = ms(started);
             let defaults = GenerateOptions::default();
             let start = match start {
                 Some(words) => Some(StartWords::new(&dictionary.tokenizer()?, &words, strict)?),
@@ -206,7 +219,12 @@ fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let mut failed = 0;
             for _ in 0..count {
-                match model.generate(&options, &mut rng) {
+                // One model as the server calls it (a one-part blend per call); several through the blend built once.
+                let generated = match &models[..] {
+                    [(model, _)] => model.generate(&options, &mut rng),
+                    _ => blend.generate(&options, &mut rng),
+                };
+                match generated {
                     Ok(text) => writeln!(out, "{text}")?,
                     Err(tweetgen_markov::Error::GenerationFailed(_)) => failed += 1,
                     Err(error) => bail!(error),
@@ -216,7 +234,9 @@ fn main() -> anyhow::Result<()> {
             out.flush()?;
             if timings {
                 eprintln!(
-                    r#"{{"load_ms":{load_ms:.3},"generate_ms":{generate_ms:.3},"count":{count},"failed":{failed}}}"#
+                    r#"{{"load_ms":{load_ms:.3},"blend_ms":{blend_ms:.3},"blend_bytes":{},"models":{},"generate_ms":{generate_ms:.3},"count":{count},"failed":{failed}}}"#,
+                    blend.memory_bytes(),
+                    models.len()
                 );
             }
             if failed == count {
@@ -301,6 +321,16 @@ fn read_model(path: &Path) -> anyhow::Result<Model> {
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .with_context(|| format!("reading {}", path.display()))?;
     Model::decode(&bytes).with_context(|| format!("decoding {}", path.display()))
+}
+
+/// `--mix PATH:WEIGHT`, split at the last colon (a path may hold one).
+fn parse_mix(arg: &str) -> Result<(PathBuf, f64), String> {
+    let (path, weight) = arg.rsplit_once(':').ok_or("expected PATH:WEIGHT")?;
+    let weight: f64 = weight.parse().map_err(|_| format!("{weight:?} is not a weight"))?;
+    if path.is_empty() || !(weight.is_finite() && weight > 0.0) {
+        return Err("expected PATH:WEIGHT with a positive weight".into());
+    }
+    Ok((PathBuf::from(path), weight))
 }
 
 fn ms(since: Instant) -> f64 {
