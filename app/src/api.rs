@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use crate::error::AppError;
-use crate::shared::{Generated, Learned, Profile, ProfilePage, Ranked, Viewer};
+use crate::shared::{Generated, Learned, Mix, MixPage, Profile, ProfilePage, Ranked, Viewer};
 
 #[server(endpoint = "list_trained_users")]
 pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
@@ -20,7 +20,7 @@ pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
 
 #[server(endpoint = "get_profile")]
 pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, AppError> {
-    use crate::shared::is_valid_screen_name;
+    use crate::shared::{is_valid_screen_name, Voice};
     use crate::ssr::{store, with_status, AppState};
     with_status(async move {
         if !is_valid_screen_name(&screen_name) {
@@ -29,7 +29,7 @@ pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, App
         let state = AppState::from_context()?;
         let Some(profile) = store::profile(&state.reads(), &screen_name).await? else { return Ok(None) };
         let page_url = format!("{}/@{}", state.config.public_url, profile.screen_name);
-        let card_url = state.card_url(&profile.screen_name, None);
+        let card_url = state.card_url(&Voice::One(profile.screen_name.clone()), None);
         Ok(Some(ProfilePage { profile, page_url, card_url }))
     })
     .await
@@ -137,43 +137,73 @@ pub async fn generate_tweet(
     #[server(default)] max_chars: String,
     #[server(default)] start: String,
 ) -> Result<Generated, AppError> {
-    use crate::ssr::{
-        check_access, client_address, is_plain_form_post, rate_limits, store, training, with_status, AppState,
-    };
+    use crate::shared::Voice;
+    generate_in(Ok(Voice::One(screen_name)), max_chars, start).await
+}
+
+/// Writes a new tweet in a mix of voices (`alice,bob:2`, as the mix box takes
+/// it) and records it; the options are `generate_tweet`'s.
+#[server(endpoint = "generate_mix")]
+#[middleware(crate::ssr::database::Writes)]
+pub async fn generate_mix(
+    voices: String,
+    #[server(default)] max_chars: String,
+    #[server(default)] start: String,
+) -> Result<Generated, AppError> {
+    use crate::shared::Voice;
+    generate_in(Voice::parse(&voices), max_chars, start).await
+}
+
+#[cfg(feature = "ssr")]
+async fn generate_in(
+    voice: Result<crate::shared::Voice, AppError>,
+    max_chars: String,
+    start: String,
+) -> Result<Generated, AppError> {
+    use crate::ssr::{is_plain_form_post, voices, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let viewer = state.viewer().await?;
-        state.rate_limit(rate_limits::Action::Generate, viewer.as_ref())?;
-        let options = training::options(&state.tokenizer, &max_chars, &start)?;
-        let stored = store::model_version(&state.reads(), &screen_name)
-            .await?
-            .ok_or_else(|| AppError::UnknownUser(screen_name.clone()))?;
-        let generated_by = viewer.as_ref().map(|viewer| viewer.user_id);
-        check_access(&stored.screen_name, stored.user_id, stored.protected, generated_by)?;
-        let model = training::cached_model(&state, &stored).await?;
-        let text = training::generate(model, options).await?;
-        let generation =
-            store::NewGeneration { voice: stored.user_id, generated_by, address: client_address(), text: &text };
-        let generation = &generation;
-        let id = state.db.write(|pool| async move { store::record_generation(&pool, generation).await }).await?;
+        let generated = voices::generate_tweet(&state, &voice?, &max_chars, &start).await?;
         // Without JavaScript the result reaches the page as a permalink.
         if is_plain_form_post() {
-            leptos_axum::redirect(&format!("/@{}?tweet={id}", stored.screen_name));
+            leptos_axum::redirect(&generated.local_permalink());
         }
-        Ok(state.generated(id, stored.screen_name, text))
+        Ok(generated)
     })
     .await
 }
 
 #[server(endpoint = "get_generation")]
 pub async fn get_generation(screen_name: String, id: i64) -> Result<Generated, AppError> {
-    use crate::ssr::{check_access, store, with_status, AppState};
+    use crate::shared::Voice;
+    use crate::ssr::{voices, with_status, AppState};
+    with_status(async move { voices::generation(&AppState::from_context()?, &Voice::One(screen_name), id).await }).await
+}
+
+/// Tweet `id` of a mix.
+#[server(endpoint = "get_mix_generation")]
+pub async fn get_mix_generation(mix: Mix, id: i64) -> Result<Generated, AppError> {
+    use crate::shared::Voice;
+    use crate::ssr::{voices, with_status, AppState};
+    with_status(async move { voices::generation(&AppState::from_context()?, &Voice::Mix(mix), id).await }).await
+}
+
+/// A mix's page: its members, spelled as they spell their names, for a visitor
+/// allowed to use every one of them.
+#[server(endpoint = "get_mix")]
+pub async fn get_mix(mix: Mix) -> Result<MixPage, AppError> {
+    use crate::shared::Voice;
+    use crate::ssr::{store::StoredVoices, voices, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        let stored = store::generation(&state.reads(), &screen_name, id).await?.ok_or(AppError::UnknownGeneration)?;
-        let viewer = state.viewer().await?;
-        check_access(&stored.screen_name, stored.owner_id, stored.protected, viewer.map(|viewer| viewer.user_id))?;
-        Ok(state.generated(stored.id, stored.screen_name, stored.text))
+        let (mix, members) = voices::resolve_mix(&state, &mix).await?;
+        let viewer = state.viewer().await?.map(|viewer| viewer.user_id);
+        let stored = StoredVoices::Mix(members.iter().map(|(voice, weight)| (voice.model.clone(), *weight)).collect());
+        voices::check_voices_access(&stored, viewer)?;
+        let voice = Voice::Mix(mix.clone());
+        let page_url = format!("{}{}", state.config.public_url, voice.path());
+        let card_url = state.card_url(&voice, None);
+        Ok(MixPage { mix, members: members.into_iter().map(|(voice, _)| voice.profile).collect(), page_url, card_url })
     })
     .await
 }

@@ -36,6 +36,16 @@ pub enum AppError {
     SignInRequired,
     #[error("@{0} is a protected account: only its owner can generate.")]
     ProtectedAccount(String),
+    #[error("Name the voices to mix, separated by commas: alice, bob:2 (a weight after the colon).")]
+    NoVoices,
+    #[error("“{0}” is not a screen name: 1 to 15 letters, digits or underscores.")]
+    InvalidMixMember(String),
+    #[error("A voice's weight in a mix is a whole number from {min} to {max}, as in bob:2.")]
+    InvalidMixWeight { min: u32, max: u32 },
+    #[error("A mix has at most {max} voices.")]
+    MixTooLarge { max: usize },
+    #[error("@{0} is in the mix twice.")]
+    MixRepeats(String),
     #[error("Choose your archive's .zip or its data/tweets.js file to upload.")]
     NoUpload,
     #[error("The file is larger than {max_mb} MB. Upload data/tweets.js from your archive on its own (or a .zip of just that file).")]
@@ -121,7 +131,12 @@ impl AppError {
             | AppError::NotTweetsFile { .. }
             | AppError::ArchiveInvalidUtf8 { .. }
             | AppError::ArchiveBrokenJson { .. }
-            | AppError::ArchiveEmpty => StatusCode::UNPROCESSABLE_ENTITY,
+            | AppError::ArchiveEmpty
+            | AppError::NoVoices
+            | AppError::InvalidMixMember(_)
+            | AppError::InvalidMixWeight { .. }
+            | AppError::MixTooLarge { .. }
+            | AppError::MixRepeats(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::UploadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnknownUser(_) | AppError::UnknownGeneration => StatusCode::NOT_FOUND,
             AppError::SignInRequired => StatusCode::UNAUTHORIZED,

@@ -94,7 +94,11 @@ pub struct Texts {
     pub paste_label: &'static str,
     pub learn_button: &'static str,
     pub archive_label: &'static str,
+    /// What is sent, without JavaScript (the whole file).
     pub archive_hint: &'static str,
+    /// What is sent, hydrated (only the tweets files).
+    pub archive_hint_hydrated: &'static str,
+    pub finding_tweets_files: &'static str,
     pub upload_button: &'static str,
     pub learning_archive: &'static str,
     pub learning: &'static str,
@@ -120,6 +124,12 @@ pub struct Texts {
     pub x_count_title: &'static str,
     /// Beside the count when the post's text had to be cut.
     pub x_post_cut: &'static str,
+    pub mix_title: &'static str,
+    pub mix_hint: &'static str,
+    pub mix_button: &'static str,
+    pub mix_share_description: &'static str,
+    /// Beside a member's weight in a mix.
+    pub mix_weight: &'static str,
     pub sessions_title: &'static str,
     pub sessions_explained: &'static str,
     pub sign_out_everywhere: &'static str,
@@ -144,6 +154,14 @@ impl Texts {
         match self.lang {
             Lang::Ja => format!("アップロード中… {percent}%"),
             Lang::En => format!("Uploading… {percent}%"),
+        }
+    }
+
+    pub fn sending_tweets_files(&self, percent: u32, sent: u64, whole: u64) -> String {
+        let (sent, whole) = (size(sent), size(whole));
+        match self.lang {
+            Lang::Ja => format!("ツイートのファイルだけを送信中（アーカイブ{whole}のうち{sent}）… {percent}%"),
+            Lang::En => format!("Sending only your tweets files ({sent} of the {whole} archive)… {percent}%"),
         }
     }
 
@@ -177,10 +195,18 @@ impl Texts {
         }
     }
 
-    pub fn page_title(&self, screen_name: &str) -> String {
+    /// The page title of a voice (`@alice`, or a mix's label).
+    pub fn page_title(&self, voice: &str) -> String {
         match self.lang {
-            Lang::Ja => format!("@{screen_name}っぽいツイートを生成 — tweetgen"),
-            Lang::En => format!("Tweets in the voice of @{screen_name} — tweetgen"),
+            Lang::Ja => format!("{voice}っぽいツイートを生成 — tweetgen"),
+            Lang::En => format!("Tweets in the voice of {voice} — tweetgen"),
+        }
+    }
+
+    pub fn mix_of(&self, voices: usize, sentences: i64) -> String {
+        match self.lang {
+            Lang::Ja => format!("{voices}人の声のミックス · 合わせて{sentences}文"),
+            Lang::En => format!("A mix of {voices} voices · {sentences} sentences in all"),
         }
     }
 
@@ -190,6 +216,15 @@ impl Texts {
             Lang::En => error.to_string(),
             Lang::Ja => japanese_error(error),
         }
+    }
+}
+
+/// A size as people read it: "820 kB", "12.3 MB", "2.1 GB".
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000_000 => format!("{} kB", bytes.div_ceil(1_000)),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.1} GB", bytes as f64 / 1e9),
     }
 }
 
@@ -216,6 +251,13 @@ fn japanese_error(error: &AppError) -> String {
         AppError::ImpossibleOptions(why) => format!("その条件では生成できません: {why}"),
         AppError::UnknownGeneration => "その生成ツイートは存在しません。".into(),
         AppError::SignInRequired => "Xでログインしてください。".into(),
+        AppError::NoVoices => "混ぜる声をカンマ区切りで入力してください（例: alice, bob:2 — コロンの後は重み）。".into(),
+        AppError::InvalidMixMember(name) => {
+            format!("「{name}」はスクリーンネームではありません（英数字とアンダースコアの1〜15文字）。")
+        }
+        AppError::InvalidMixWeight { min, max } => format!("重みは{min}〜{max}の整数です（例: bob:2）。"),
+        AppError::MixTooLarge { max } => format!("混ぜられるのは{max}人までです。"),
+        AppError::MixRepeats(name) => format!("@{name} が2回入っています。"),
         AppError::NoUpload => "アップロードするアーカイブの.zipか、data/tweets.jsを選んでください。".into(),
         AppError::UploadTooLarge { max_mb } => format!(
             "ファイルが{max_mb} MBを超えています。アーカイブの中のdata/tweets.jsだけを（またはそれだけを.zipにして）アップロードしてください。"
@@ -280,7 +322,9 @@ static JA: Texts = Texts {
     paste_label: "ツイートを貼り付ける",
     learn_button: "学習する",
     archive_label: "Xのアーカイブ（.zip）か data/tweets.js",
-    archive_hint: "Xの「データのアーカイブをダウンロード」で届くファイルです。32 MBを超える場合は、中の data/tweets.js だけを選んでください。",
+    archive_hint: "Xの「データのアーカイブをダウンロード」で届くファイルです。JavaScriptが無効なので、選んだファイルがそのまま送信されます。32 MBを超える場合は、中の data/tweets.js だけを選んでください。",
+    archive_hint_hydrated: "Xの「データのアーカイブをダウンロード」で届いた.zipを、そのまま選んでください（大きさは問いません）。送信するのはツイートのファイル（data/tweets.js とその続き、長文ポストの data/note-tweet.js）だけです。写真・動画、DM、いいねなど、ほかのものはあなたのパソコンから出ません。",
+    finding_tweets_files: "アーカイブの中からツイートのファイルを探しています…",
     upload_button: "アップロードして学習",
     learning_archive: "アーカイブを読んで学習しています…",
     learning: "学習中…",
@@ -304,6 +348,11 @@ static JA: Texts = Texts {
     post_to_x: "Xにポスト",
     x_count_title: "Xでの文字数: ハッシュタグとリンク（23）を含み、全角文字と絵文字は2と数えます",
     x_post_cut: "収まるよう短縮",
+    mix_title: "声を混ぜる",
+    mix_hint: "ほかに9人まで、カンマ区切りで。重みはコロンの後に（例: bob:2）。",
+    mix_button: "混ぜて生成",
+    mix_share_description: "これらのアカウントの声を混ぜて、マルコフ連鎖がツイートを生成します。",
+    mix_weight: "重み",
     sessions_title: "ログイン中の端末",
     sessions_explained: "ほかの端末やブラウザでもログインしたままなら、ここですべてログアウトできます（この端末も含みます）。",
     sign_out_everywhere: "すべての端末からログアウト",
@@ -330,8 +379,13 @@ static EN: Texts = Texts {
     paste_label: "Paste tweets",
     learn_button: "Learn",
     archive_label: "Your X archive (.zip) or its data/tweets.js",
-    archive_hint:
-        "The file X sends from \"Download an archive of your data\". Over 32 MB? Choose data/tweets.js from inside it.",
+    archive_hint: "The file X sends from \"Download an archive of your data\". Without JavaScript the file is sent \
+                   whole: over 32 MB, choose data/tweets.js from inside it.",
+    archive_hint_hydrated: "Choose the .zip X sends from \"Download an archive of your data\" as it is, whatever its \
+                            size. Only your tweets files are sent (data/tweets.js, its parts, and data/note-tweet.js \
+                            for long posts); your photos, videos, messages, likes and everything else stay on your \
+                            computer.",
+    finding_tweets_files: "Finding your tweets files in the archive…",
     upload_button: "Upload and learn",
     learning_archive: "Reading your archive and learning…",
     learning: "Learning…",
@@ -355,6 +409,11 @@ static EN: Texts = Texts {
     post_to_x: "Post to X",
     x_count_title: "Length as X counts it: the hashtag and the link (23) included, CJK characters and emoji count 2",
     x_post_cut: "shortened to fit",
+    mix_title: "Mix voices",
+    mix_hint: "Up to 9 more screen names, separated by commas; a weight after a colon (bob:2).",
+    mix_button: "Mix",
+    mix_share_description: "New tweets in a mix of these accounts' voices, written by a Markov chain.",
+    mix_weight: "weight",
     sessions_title: "Where you are signed in",
     sessions_explained:
         "Signed in on another device or browser you no longer have? Sign out everywhere, this one included.",

@@ -86,6 +86,9 @@ fn Layout() -> impl IntoView {
                 <Route path=StaticSegment("") view=pages::HomePage ssr=SsrMode::Async/>
                 // "/@screen_name": the router has no prefix segments, so the page
                 // takes the whole segment and checks the "@".
+                // Before "/@…": the router takes the first route that matches.
+                <Route path=StaticSegment("mix") view=pages::MixQuery ssr=SsrMode::Async/>
+                <Route path=(StaticSegment("mix"), ParamSegment("spec")) view=pages::MixRoute ssr=SsrMode::Async/>
                 <Route path=ParamSegment("handle") view=pages::UserPage ssr=SsrMode::Async/>
             </Routes>
         </main>

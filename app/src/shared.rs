@@ -3,7 +3,11 @@
 //! data and pure functions, compiled into both builds; nothing here reaches the
 //! database or the network.
 
+mod voice;
+
 use serde::{Deserialize, Serialize};
+
+pub use voice::{Mix, MixMember, Voice, MAX_MIX_VOICES, MIX_WEIGHTS};
 
 /// A user with a trained model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +31,7 @@ pub struct Viewer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generated {
     pub id: i64,
-    pub screen_name: String,
+    pub voice: Voice,
     pub text: String,
     /// The tweet's page, absolute (for sharing).
     pub permalink: String,
@@ -60,7 +64,22 @@ pub struct ProfilePage {
     pub card_url: Option<String>,
 }
 
+/// A mix's page: the mix as its members spell their names, their profiles in
+/// the mix's order, and the absolute addresses its share tags need.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MixPage {
+    pub mix: Mix,
+    pub members: Vec<Profile>,
+    pub page_url: String,
+    pub card_url: Option<String>,
+}
+
 impl Generated {
+    /// The tweet's page, local.
+    pub fn local_permalink(&self) -> String {
+        format!("{}?tweet={}", self.voice.path(), self.id)
+    }
+
     /// X's documented Web Intent, filled with the tweet (cut to fit), the
     /// hashtag and the link back.
     pub fn post_to_x_url(&self) -> String {
@@ -134,7 +153,7 @@ mod tests {
         let text = "今日は晴れ & rain?".to_string();
         let tweet = Generated {
             id: 7,
-            screen_name: "a".into(),
+            voice: Voice::One("a".into()),
             text: text.clone(),
             permalink: "https://tweetgen.example/@a?tweet=7".into(),
             card_url: None,

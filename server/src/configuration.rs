@@ -197,6 +197,9 @@ impl std::fmt::Debug for DatabaseSettings {
 pub struct MarkovSettings {
     /// Memory for decoded models (bytes); the least recently used leave first.
     pub cache_max_bytes: usize,
+    /// Memory for mixes' blends (bytes), their models included (a blend keeps
+    /// its models after the models' cache lets them go).
+    pub mix_cache_max_bytes: usize,
     /// Segmentation dictionary from `tweetgen-markov dictionary` (`scripts/setup.sh`
     /// builds `.tools/ipadic.vibrato`). Unset: `TWEETGEN_DICTIONARY`, else the
     /// coarser dictionary-free segmenter, with a warning.
@@ -205,7 +208,7 @@ pub struct MarkovSettings {
 
 impl Default for MarkovSettings {
     fn default() -> Self {
-        Self { cache_max_bytes: 256 << 20, dictionary: None }
+        Self { cache_max_bytes: 256 << 20, mix_cache_max_bytes: 128 << 20, dictionary: None }
     }
 }
 
@@ -283,8 +286,9 @@ impl std::fmt::Debug for AuthSettings {
 pub struct LearningSettings {
     /// Seconds a user waits between two trainings (the old service: a day).
     pub retrain_interval_secs: u64,
-    /// Largest archive upload (the .zip or data/tweets.js), in bytes. Whole X
-    /// archives with media are far larger: people upload data/tweets.js.
+    /// Largest archive upload, in bytes: the zip of the tweets files the hydrated
+    /// page picks out of a whole archive, or a file posted without JavaScript
+    /// (a whole archive with media is far larger: people then upload data/tweets.js).
     pub max_upload_bytes: usize,
     /// Bytes a zip's tweets files may inflate to (zip bombs stop here).
     pub max_unpacked_bytes: u64,
@@ -323,6 +327,8 @@ impl LearningSettings {
             max_text_bytes: self.max_text_bytes,
             // No tweet, nor any line of one, is longer than the engine takes.
             max_string_bytes: tweetgen_markov::MAX_LINE_BYTES,
+            // A long post is longer; training leaves out any line of it past the engine's.
+            max_note_bytes: ArchiveLimits::default().max_note_bytes,
         }
     }
 }

@@ -28,6 +28,7 @@ use tweetgen_app::ssr::{
     rate_limits::RateLimits,
     session, store,
     trainings::Trainings,
+    voices::BlendCache,
     AppConfig, AppState,
 };
 use tweetgen_app::{shell, App};
@@ -35,7 +36,7 @@ use tweetgen_app::{shell, App};
 use crate::configuration::{AuthSettings, Settings};
 use crate::control::Control;
 use crate::routes::auth::{self, SignIn};
-use crate::routes::BodyLimits;
+use crate::routes::{BodyLimits, MixCards, UserCards};
 use crate::{routes, seed, x_standin};
 
 pub struct Application {
@@ -89,6 +90,7 @@ impl Application {
         };
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
+        let blends = Arc::new(BlendCache::new(settings.markov.mix_cache_max_bytes));
         let ranking = Arc::new(RankingCache::new(Duration::from_secs(settings.ranking.refresh_secs)));
         let cards = settings.cards.cards().map(Arc::new);
         let trainings = Arc::new(Trainings::new(
@@ -96,8 +98,17 @@ impl Application {
             Duration::from_millis(settings.learning.training_wait_ms),
         ));
         let rate_limits = Arc::new(RateLimits::new(settings.rate_limits));
-        let state =
-            AppState { db, tokenizer, models, ranking, cards, trainings, rate_limits, config: Arc::new(config) };
+        let state = AppState {
+            db,
+            tokenizer,
+            models,
+            blends,
+            ranking,
+            cards,
+            trainings,
+            rate_limits,
+            config: Arc::new(config),
+        };
         if settings.seed_demo_users && state.db.admission() == Admission::Open {
             seed::seed_demo_users(&state).await?;
         }
@@ -223,8 +234,10 @@ fn router(
         .route("/lang/{code}", get(routes::switch_language))
         .with_state(sign_in);
     let cards = Router::new()
-        .route("/card/{file}", get(routes::user_card))
-        .route("/card/{screen_name}/{file}", get(routes::tweet_card))
+        .route("/card/{file}", get(routes::page_card::<UserCards>))
+        .route("/card/{screen_name}/{file}", get(routes::tweet_card::<UserCards>))
+        .route("/mix-card/{file}", get(routes::page_card::<MixCards>))
+        .route("/mix-card/{mix}/{file}", get(routes::tweet_card::<MixCards>))
         .with_state(state.clone());
     let site_files = routes::pkg_router(&leptos_options, hashed);
     let pages = Router::new()

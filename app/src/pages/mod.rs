@@ -1,10 +1,12 @@
 mod header;
 mod home;
+mod mix;
 mod upload;
 mod user;
 
 pub use header::{provide_viewer, SiteHeader};
 pub use home::HomePage;
+pub use mix::{MixQuery, MixRoute};
 pub use user::UserPage;
 
 use leptos::prelude::*;
@@ -30,6 +32,16 @@ pub(crate) fn set_not_found_status() {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
+}
+
+/// Gives the page being rendered on the server the error's status.
+pub(crate) fn set_error_status(error: &AppError) {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(error.status());
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = error;
 }
 
 /// An error message in the page's language, announced to screen readers.

@@ -3,10 +3,11 @@ use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::header::use_viewer;
-use super::{set_not_found_status, ErrorMessage, NotFound};
-use crate::api::{get_generation, get_profile, GenerateTweet};
+use super::mix::MixForm;
+use super::{set_error_status, set_not_found_status, ErrorMessage, NotFound};
+use crate::api::{get_generation, get_mix_generation, get_profile, GenerateMix};
 use crate::i18n::texts;
-use crate::shared::{Generated, ProfilePage, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_START_CHARS, X_MAX_WEIGHT};
+use crate::shared::{Generated, ProfilePage, Voice, DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_START_CHARS, X_MAX_WEIGHT};
 
 /// `/@screen_name`: the user's page, where anyone can generate a tweet in their voice.
 #[component]
@@ -31,7 +32,7 @@ fn UserProfile(screen_name: String) -> impl IntoView {
     );
     let t = texts();
     view! {
-        <Title text=t.page_title(&screen_name)/>
+        <Title text=t.page_title(&format!("@{screen_name}"))/>
         <Suspense fallback=move || view! { <p>{t.loading}</p> }>
             {move || Suspend::new(async move {
                 match profile.await {
@@ -62,7 +63,7 @@ fn ProfileCard(page: ProfilePage) -> impl IntoView {
     // A tweet's permalink carries that tweet's share tags instead (the Generator's).
     let showing_a_tweet = use_query_map().read_untracked().get("tweet").is_some();
     let share = (!showing_a_tweet).then(|| {
-        let title = t.page_title(&profile.screen_name);
+        let title = t.page_title(&format!("@{}", profile.screen_name));
         view! { <ShareTags title description=t.share_description.to_string() url=page.page_url image=page.card_url/> }
     });
     view! {
@@ -83,7 +84,10 @@ fn ProfileCard(page: ProfilePage) -> impl IntoView {
                         if protected && !is_owner {
                             view! { <p class="notice">{t.protected_notice}</p> }.into_any()
                         } else {
-                            view! { <Generator screen_name/> }.into_any()
+                            view! {
+                                <Generator voice=Voice::One(screen_name.clone())/>
+                                <MixForm value=format!("{screen_name}, ")/>
+                            }.into_any()
                         }
                     }
                 })}
@@ -95,25 +99,30 @@ fn ProfileCard(page: ProfilePage) -> impl IntoView {
 /// The Generate button and the result. With JavaScript the result appears in
 /// place; without it the server redirects to `?tweet=ID`, which shows it.
 #[component]
-fn Generator(screen_name: String) -> impl IntoView {
-    let generate = ServerAction::<GenerateTweet>::new();
+pub(crate) fn Generator(voice: Voice) -> impl IntoView {
+    let generate = ServerAction::<GenerateMix>::new();
     let query = use_query_map();
     let t = texts();
     let linked = Resource::new(move || query.read().get("tweet").and_then(|id| id.parse::<i64>().ok()), {
-        let screen_name = screen_name.clone();
+        let voice = voice.clone();
         move |id| {
-            let screen_name = screen_name.clone();
+            let voice = voice.clone();
             async move {
-                match id {
-                    Some(id) => get_generation(screen_name, id).await.map(Some),
-                    None => Ok(None),
+                match (id, voice) {
+                    (None, _) => Ok(None),
+                    (Some(id), Voice::One(screen_name)) => get_generation(screen_name, id).await.map(Some),
+                    (Some(id), Voice::Mix(mix)) => get_mix_generation(mix, id).await.map(Some),
                 }
             }
         }
     });
+    let voices = match &voice {
+        Voice::One(screen_name) => screen_name.clone(),
+        Voice::Mix(mix) => mix.spec(),
+    };
     view! {
         <ActionForm action=generate>
-            <input type="hidden" name="screen_name" value=screen_name/>
+            <input type="hidden" name="voices" value=voices/>
             <div class="options">
                 <label>
                     {t.start_with}" "
@@ -138,10 +147,13 @@ fn Generator(screen_name: String) -> impl IntoView {
         <Suspense>
             {move || Suspend::new(async move {
                 let linked = linked.await;
+                if let Err(error) = &linked {
+                    set_error_status(error);
+                }
                 let share = match &linked {
                     Ok(Some(tweet)) => Some(view! {
                         <ShareTags
-                            title=texts().page_title(&tweet.screen_name)
+                            title=texts().page_title(&tweet.voice.label())
                             description=tweet.text.clone()
                             url=tweet.permalink.clone()
                             image=tweet.card_url.clone()
@@ -162,13 +174,15 @@ fn Generator(screen_name: String) -> impl IntoView {
 #[component]
 fn TweetCard(tweet: Generated) -> impl IntoView {
     let post_to_x = tweet.post_to_x_url();
+    let permalink = tweet.local_permalink();
+    let label = format!("{} · #{}", tweet.voice.label(), tweet.id);
     let count = format!("{}/{X_MAX_WEIGHT}", tweet.post.weighted_length);
     let cut = tweet.post.cut.then(|| view! { <span class="x-cut">{texts().x_post_cut}</span> });
     view! {
         <article class="tweet-card" data-testid="generated-tweet">
             <p class="tweet-text">{tweet.text}</p>
             <footer class="meta">
-                <a href=format!("/@{}?tweet={}", tweet.screen_name, tweet.id)>{format!("@{} · #{}", tweet.screen_name, tweet.id)}</a>
+                <a href=permalink>{label}</a>
                 <span class="x-count" data-testid="x-count" title=texts().x_count_title>{count} {cut}</span>
                 <a href=post_to_x class="post-to-x" target="_blank" rel="noopener noreferrer">{texts().post_to_x}</a>
             </footer>
@@ -178,7 +192,7 @@ fn TweetCard(tweet: Generated) -> impl IntoView {
 
 /// Open Graph and X card tags, so that a shared link shows the card image.
 #[component]
-fn ShareTags(title: String, description: String, url: String, image: Option<String>) -> impl IntoView {
+pub(crate) fn ShareTags(title: String, description: String, url: String, image: Option<String>) -> impl IntoView {
     let card = if image.is_some() { "summary_large_image" } else { "summary" };
     view! {
         <Meta property="og:type" content="website"/>

@@ -75,8 +75,8 @@ fn load_font(path: &Path) -> Result<FontVec, CardError> {
 /// What a card shows.
 #[derive(Debug, Clone, Copy)]
 pub struct Card<'a> {
-    /// Without the `@` (a leading one is ignored).
-    pub screen_name: &'a str,
+    /// `@alice`, or a mix's `@alice + @bob ×2` (the first `@` may be left out).
+    pub voice: &'a str,
     /// The sample tweet; line breaks are kept, blank lines are not.
     pub text: &'a str,
     /// Under the service name, in the page's language.
@@ -182,7 +182,7 @@ fn footer(canvas: &mut Canvas, fonts: &CardFonts, card: &Card) {
     let tagline_width = tagline_pen.width(&tagline);
     canvas.text(&tagline_pen, right - tagline_width, FOOTER_MIDDLE + 32.0, &tagline, MUTED, 1.0);
 
-    let name = card.screen_name.strip_prefix('@').unwrap_or(card.screen_name);
+    let name = card.voice.strip_prefix('@').unwrap_or(card.voice);
     let centre = (MARGIN + AVATAR_RADIUS, FOOTER_MIDDLE);
     canvas.circle(centre, AVATAR_RADIUS, ACCENT);
     let initial_pen = Pen { fonts, bold: true, size: 30.0 };

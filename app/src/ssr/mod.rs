@@ -10,6 +10,7 @@ pub mod share_card;
 pub mod store;
 pub mod training;
 pub mod trainings;
+pub mod voices;
 pub mod x_post;
 
 pub use tweetgen_archive as archive;
@@ -23,7 +24,7 @@ use tweetgen_markov::Tokenizer;
 
 use crate::error::AppError;
 use crate::i18n::{Lang, LANG_COOKIE};
-use crate::shared::Generated;
+use crate::shared::{Generated, Voice};
 
 /// What every request handler and server function can reach.
 #[derive(Clone, Debug)]
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Holds the segmentation dictionary (tens of MB): loaded once, shared.
     pub tokenizer: Arc<Tokenizer>,
     pub models: Arc<cache::ModelCache>,
+    /// Mixes' blends, by their members' model versions.
+    pub blends: Arc<voices::BlendCache>,
     pub ranking: Arc<ranking::RankingCache>,
     /// `None` when the card fonts could not be loaded: pages then have no image.
     pub cards: Option<Arc<share_card::Cards>>,
@@ -80,20 +83,23 @@ impl AppState {
 
     /// A generated tweet as the API returns it, with its absolute permalink and
     /// what "Post to X" sends.
-    pub fn generated(&self, id: i64, screen_name: String, text: String) -> Generated {
-        let permalink = format!("{}/@{screen_name}?tweet={id}", self.config.public_url);
-        let card_url = self.card_url(&screen_name, Some(id));
+    pub fn generated(&self, id: i64, voice: Voice, text: String) -> Generated {
+        let permalink = format!("{}{}?tweet={id}", self.config.public_url, voice.path());
+        let card_url = self.card_url(&voice, Some(id));
         let post = x_post::post_to_x(&self.tokenizer, &text);
-        Generated { id, screen_name, text, permalink, card_url, post }
+        Generated { id, voice, text, permalink, card_url, post }
     }
 
-    /// The absolute URL of a card image (of the user page, or of one tweet).
-    pub fn card_url(&self, screen_name: &str, tweet: Option<i64>) -> Option<String> {
+    /// The absolute URL of a card image (of a voice's page, or of one tweet).
+    pub fn card_url(&self, voice: &Voice, tweet: Option<i64>) -> Option<String> {
         self.cards.as_ref()?;
-        let base = &self.config.public_url;
+        let base = match voice {
+            Voice::One(screen_name) => format!("{}/card/{screen_name}", self.config.public_url),
+            Voice::Mix(mix) => format!("{}/mix-card/{}", self.config.public_url, mix.spec()),
+        };
         Some(match tweet {
-            Some(id) => format!("{base}/card/{screen_name}/{id}.png"),
-            None => format!("{base}/card/{screen_name}.png"),
+            Some(id) => format!("{base}/{id}.png"),
+            None => format!("{base}.png"),
         })
     }
 

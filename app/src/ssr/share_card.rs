@@ -1,5 +1,6 @@
-//! The card image (OGP / X card) of a user page or a generated tweet: rendered
-//! on first request, then served from memory while the model's version stands.
+//! The card image (OGP / X card) of a voice's page (a user's or a mix's) or of
+//! a generated tweet: rendered on first request, then served from memory while
+//! the models' versions stand.
 //!
 //! Invariant: one render per image and model version at a time on an instance;
 //! requests for an image being rendered wait for that render (a crawler and a
@@ -16,14 +17,17 @@ use tweetgen_markov::GenerateOptions;
 use super::cache::VersionedCache;
 use super::card::{render_png, Card, CardFonts};
 use super::rate_limits::{Action, Client};
-use super::{store, training, AppState};
+use super::store::{self, StoredVoices};
+use super::{voices, AppState};
 use crate::error::AppError;
 use crate::i18n::Lang;
+use crate::shared::Voice;
 
-/// What a card image depends on (besides the model's version).
+/// What a card image depends on (besides the models' versions).
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
 struct CardKey {
-    user_id: i64,
+    /// The user's id, or `m` and the mix's `members_key`.
+    voice: String,
     /// A generated tweet's card; `None`: the user page's.
     tweet: Option<i64>,
     lang: Lang,
@@ -83,28 +87,32 @@ pub struct CardImage {
     pub png: Arc<Vec<u8>>,
 }
 
-/// The card of `screen_name`'s page, or of one tweet generated from their model.
-/// Checked against the database on every request, like the models: a deleted
-/// user or a retrained model never gets a stale image. An image not in the
-/// cache counts against `client`'s rate of renders.
+/// The card of a voice's page, or of one tweet generated from it. Checked
+/// against the database on every request, like the models: a deleted user or a
+/// retrained model never gets a stale image. An image not in the cache counts
+/// against `client`'s rate of renders.
 pub async fn card_image(
     state: &AppState,
     cards: &Cards,
-    (screen_name, tweet, lang): (&str, Option<i64>, Lang),
+    (voice, tweet, lang): (&Voice, Option<i64>, Lang),
     client: Client,
 ) -> Result<CardImage, AppError> {
-    let stored = store::model_version(&state.reads(), screen_name)
-        .await?
-        .ok_or_else(|| AppError::UnknownUser(screen_name.to_string()))?;
-    let key = CardKey { user_id: stored.user_id, tweet, lang };
-    let etag = format!("\"{}-{}-{}-{}\"", stored.user_id, stored.version, tweet.unwrap_or(0), lang.code());
-    if let Some(png) = cards.images.get(&key, stored.version) {
+    let (voice, stored) = voices::resolve(state, voice).await?;
+    let (voice_key, version) = match &stored {
+        StoredVoices::One(model) => (model.user_id.to_string(), model.version),
+        StoredVoices::Mix(members) => {
+            (format!("m{}", store::members_key(members)), members.iter().map(|(model, _)| model.version).sum())
+        }
+    };
+    let etag = format!("\"{voice_key}-{version}-{}-{}\"", tweet.unwrap_or(0), lang.code());
+    let key = CardKey { voice: voice_key, tweet, lang };
+    if let Some(png) = cards.images.get(&key, version) {
         return Ok(CardImage { etag, png });
     }
     state.rate_limits.check(Action::RenderCard, client)?;
-    let render = cards.render(&key, stored.version);
-    let png = render.get_or_init(|| render_card(state, cards, &stored, key.clone())).await.clone();
-    cards.finished(key, stored.version, &render);
+    let render = cards.render(&key, version);
+    let png = render.get_or_init(|| render_card(state, cards, (&voice, &stored, version), key.clone())).await.clone();
+    cards.finished(key, version, &render);
     Ok(CardImage { etag, png: png? })
 }
 
@@ -112,24 +120,23 @@ pub async fn card_image(
 async fn render_card(
     state: &AppState,
     cards: &Cards,
-    stored: &store::StoredModel,
+    (voice, stored, version): (&Voice, &StoredVoices, i64),
     key: CardKey,
 ) -> Result<Arc<Vec<u8>>, AppError> {
     let (tweet, lang) = (key.tweet, key.lang);
     let texts = lang.texts();
     // A protected account's words stay off images that anyone can fetch.
-    let text = if stored.protected {
+    let text = if voices::any_protected(stored) {
         texts.protected_notice.to_string()
     } else if let Some(id) = tweet {
-        let generated = store::generation(&state.reads(), &stored.screen_name, id).await?;
-        generated.ok_or(AppError::UnknownGeneration)?.text
+        store::generation(&state.reads(), stored, id).await?.ok_or(AppError::UnknownGeneration)?
     } else {
-        sample_tweet(state, stored).await?.unwrap_or_else(|| texts.tagline.to_string())
+        sample_tweet(state, stored, version).await?.unwrap_or_else(|| texts.tagline.to_string())
     };
     let fonts = cards.fonts.clone();
-    let screen_name = stored.screen_name.clone();
+    let label = voice.label();
     let png = tokio::task::spawn_blocking(move || {
-        render_png(&fonts, &Card { screen_name: &screen_name, text: &text, tagline: texts.card_tagline })
+        render_png(&fonts, &Card { voice: &label, text: &text, tagline: texts.card_tagline })
     })
     .await
     .map_err(|error| {
@@ -142,14 +149,14 @@ async fn render_card(
     })?;
     let png = Arc::new(png);
     cards.rendered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    cards.images.insert(key, stored.version, png.clone(), png.len());
+    cards.images.insert(key, version, png.clone(), png.len());
     Ok(png)
 }
 
-/// One tweet in the user's voice, the same for a given model version (so the
-/// image does not change between a crawler's visits).
-async fn sample_tweet(state: &AppState, stored: &store::StoredModel) -> Result<Option<String>, AppError> {
-    let model = training::cached_model(state, stored).await?;
-    let mut rng = StdRng::seed_from_u64(stored.version as u64);
-    Ok(model.generate(&GenerateOptions::default(), &mut rng).ok())
+/// One tweet in the voice, the same for given model versions (so the image does
+/// not change between a crawler's visits).
+async fn sample_tweet(state: &AppState, stored: &StoredVoices, version: i64) -> Result<Option<String>, AppError> {
+    let speaker = voices::speaker(state, stored).await?;
+    let mut rng = StdRng::seed_from_u64(version as u64);
+    Ok(speaker.generate(&GenerateOptions::default(), &mut rng).ok())
 }

@@ -156,15 +156,27 @@ pub async fn retrain_too_soon(
 }
 
 /// Deletes the user and everything derived from their tweets: the model, the
-/// tweets generated from it, their sessions (foreign keys cascade). Their
+/// tweets generated from it and from mixes with it, their sessions (foreign
+/// keys cascade). Their
 /// generations from other people's models stay, anonymised. Identity ids are
 /// never reused, so no cache can mistake a later user for this one.
 pub async fn delete_user(pool: &PgPool, user_id: i64) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(pool).await?;
+    let mut tx = pool.begin().await?;
+    // Locked first: a mix being recorded with this user either committed before
+    // (and is seen below) or waits for this deletion and then fails.
+    sqlx::query("SELECT FROM users WHERE id = $1 FOR UPDATE").bind(user_id).execute(&mut *tx).await?;
+    // Mixes the user is in go, and the tweets generated from them with them.
+    sqlx::query("DELETE FROM mixes WHERE id IN (SELECT mix_id FROM mix_members WHERE user_id = $1)")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(())
 }
 
 /// A user's model as stored: who, and which version (bumped by every retrain).
+#[derive(Clone, Debug)]
 pub struct StoredModel {
     pub user_id: i64,
     /// As the user spells it.
@@ -185,6 +197,32 @@ pub async fn model_version(pool: &PgPool, screen_name: &str) -> Result<Option<St
     Ok(row.map(|(user_id, screen_name, version, protected)| StoredModel { user_id, screen_name, version, protected }))
 }
 
+/// The voices of `screen_names` that have a model, with their profiles (in no
+/// particular order; names without a model are missing).
+pub async fn voices(pool: &PgPool, screen_names: &[&str]) -> Result<Vec<StoredVoice>, AppError> {
+    let lower: Vec<String> = screen_names.iter().map(|name| name.to_ascii_lowercase()).collect();
+    let rows: Vec<(i64, i64, String, i32, String, bool)> = sqlx::query_as(&format!(
+        "SELECT u.id, m.version, {PROFILE_COLUMNS} FROM users u JOIN models m ON m.user_id = u.id
+         WHERE lower(u.screen_name) = ANY($1)"
+    ))
+    .bind(&lower)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, version, screen_name, sentences, trained_at, protected)| {
+            let model = StoredModel { user_id, screen_name: screen_name.clone(), version, protected };
+            StoredVoice { model, profile: profile_from_row((screen_name, sentences, trained_at, protected)) }
+        })
+        .collect())
+}
+
+/// A voice as stored: its model's version and its profile.
+pub struct StoredVoice {
+    pub model: StoredModel,
+    pub profile: Profile,
+}
+
 /// The encoded model and the version it is (it may be newer than one read before).
 pub async fn model_data(pool: &PgPool, user_id: i64) -> Result<Option<(i64, Vec<u8>)>, AppError> {
     Ok(sqlx::query_as("SELECT version, data FROM models WHERE user_id = $1").bind(user_id).fetch_optional(pool).await?)
@@ -192,7 +230,7 @@ pub async fn model_data(pool: &PgPool, user_id: i64) -> Result<Option<(i64, Vec<
 
 /// A generation to record: the tweet, and who asked for it for the ranking.
 pub struct NewGeneration<'a> {
-    pub voice: i64,
+    pub voice: &'a StoredVoices,
     pub generated_by: Option<i64>,
     pub address: ClientAddress,
     pub text: &'a str,
@@ -215,13 +253,18 @@ pub async fn record_generation(pool: &PgPool, generation: &NewGeneration<'_>) ->
         Some(user_id) => format!("u:{user_id}"),
         None => address_key(generation.address),
     };
+    let mix_id = match generation.voice {
+        StoredVoices::One(_) => None,
+        StoredVoices::Mix(members) => Some(mix_id(pool, members).await?),
+    };
+    let voices = generation.voice.user_ids();
     let (id,): (i64,) = sqlx::query_as(&format!(
         "WITH {TODAY_SALT}, generation AS (
-             INSERT INTO generations (user_id, generated_by, text) VALUES ($1, $2, $3) RETURNING id
+             INSERT INTO generations (user_id, generated_by, text, mix_id) VALUES ($1[1], $2, $3, $6) RETURNING id
          ), vote AS (
              INSERT INTO ranking_votes (voice_id, day, viewer)
-             SELECT $1, current_date, sha256(convert_to(salt::text || $4, 'UTF8')) FROM today
-             WHERE $2::bigint IS DISTINCT FROM $1
+             SELECT voice, current_date, sha256(convert_to(salt::text || $4, 'UTF8')) FROM today, unnest($1) AS voice
+             WHERE $2::bigint IS DISTINCT FROM voice
              ON CONFLICT DO NOTHING
          ), owner AS (
              INSERT INTO owner_addresses (user_id, day, viewer)
@@ -231,14 +274,68 @@ pub async fn record_generation(pool: &PgPool, generation: &NewGeneration<'_>) ->
          )
          SELECT id FROM generation"
     ))
-    .bind(generation.voice)
+    .bind(&voices)
     .bind(generation.generated_by)
     .bind(generation.text)
     .bind(viewer)
     .bind(address_key(generation.address))
+    .bind(mix_id)
     .fetch_one(pool)
     .await?;
     Ok(id)
+}
+
+/// The voices a tweet is generated from, as stored.
+pub enum StoredVoices {
+    One(StoredModel),
+    /// Each member and its weight, in the mix's order.
+    Mix(Vec<(StoredModel, u32)>),
+}
+
+impl StoredVoices {
+    /// The voices' user ids; a mix's first member first.
+    pub fn user_ids(&self) -> Vec<i64> {
+        match self {
+            StoredVoices::One(model) => vec![model.user_id],
+            StoredVoices::Mix(members) => members.iter().map(|(model, _)| model.user_id).collect(),
+        }
+    }
+}
+
+/// What identifies a mix in `mixes.members_key`: "user_id:weight" by ascending user id.
+pub fn members_key(members: &[(StoredModel, u32)]) -> String {
+    let mut members: Vec<(i64, u32)> = members.iter().map(|(model, weight)| (model.user_id, *weight)).collect();
+    members.sort_unstable();
+    members.iter().map(|(user_id, weight)| format!("{user_id}:{weight}")).collect::<Vec<_>>().join(",")
+}
+
+/// The mix's row, made on its first tweet.
+async fn mix_id(pool: &PgPool, members: &[(StoredModel, u32)]) -> Result<i64, AppError> {
+    let key = members_key(members);
+    let found =
+        sqlx::query_scalar("SELECT id FROM mixes WHERE members_key = $1").bind(&key).fetch_optional(pool).await?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    let (user_ids, weights): (Vec<i64>, Vec<i32>) =
+        members.iter().map(|(model, weight)| (model.user_id, *weight as i32)).unzip();
+    // Two first tweets at once: the second's insert updates nothing and still returns the id.
+    Ok(sqlx::query_scalar(
+        "WITH mix AS (
+             INSERT INTO mixes (members_key) VALUES ($1)
+             ON CONFLICT (members_key) DO UPDATE SET members_key = EXCLUDED.members_key RETURNING id
+         ), members AS (
+             INSERT INTO mix_members (mix_id, user_id, weight)
+             SELECT mix.id, member.user_id, member.weight FROM mix, unnest($2::bigint[], $3::integer[]) AS member (user_id, weight)
+             ON CONFLICT DO NOTHING
+         )
+         SELECT id FROM mix",
+    )
+    .bind(&key)
+    .bind(&user_ids)
+    .bind(&weights)
+    .fetch_one(pool)
+    .await?)
 }
 
 /// Notes `address` as one of `user_id`'s for the day (at sign-in): votes from it
@@ -272,24 +369,20 @@ fn address_key(address: ClientAddress) -> String {
     format!("a:{}", address.ip())
 }
 
-/// A generated tweet, with its model's owner and whether they are protected, so
-/// that the caller can check access.
-pub async fn generation(pool: &PgPool, screen_name: &str, id: i64) -> Result<Option<StoredGeneration>, AppError> {
-    Ok(sqlx::query_as(
-        "SELECT g.id, u.screen_name, g.text, u.id AS owner_id, u.protected FROM generations g JOIN users u ON u.id = g.user_id
-         WHERE g.id = $1 AND lower(u.screen_name) = lower($2)",
-    )
-    .bind(id)
-    .bind(screen_name)
-    .fetch_optional(pool)
-    .await?)
-}
-
-#[derive(sqlx::FromRow)]
-pub struct StoredGeneration {
-    pub id: i64,
-    pub screen_name: String,
-    pub text: String,
-    pub owner_id: i64,
-    pub protected: bool,
+/// The text of tweet `id` if it was generated from `voices` (a mix's tweet is
+/// not its first member's, nor the other way round).
+pub async fn generation(pool: &PgPool, voices: &StoredVoices, id: i64) -> Result<Option<String>, AppError> {
+    let query = match voices {
+        StoredVoices::One(model) => {
+            sqlx::query_scalar("SELECT text FROM generations WHERE id = $1 AND user_id = $2 AND mix_id IS NULL")
+                .bind(id)
+                .bind(model.user_id)
+        }
+        StoredVoices::Mix(members) => sqlx::query_scalar(
+            "SELECT g.text FROM generations g JOIN mixes x ON x.id = g.mix_id WHERE g.id = $1 AND x.members_key = $2",
+        )
+        .bind(id)
+        .bind(members_key(members)),
+    };
+    Ok(query.fetch_optional(pool).await?)
 }

@@ -8,6 +8,7 @@ use tweetgen_markov::{
 
 use super::archive::{self, ArchiveError, ArchiveLimits};
 use super::store::StoredModel;
+use super::voices::Speaker;
 use super::AppState;
 use crate::error::AppError;
 use crate::shared::{DEFAULT_MAX_CHARS, MAX_CHARS_RANGE, MAX_PASTE_BYTES, MAX_PASTE_LINES, MAX_START_CHARS};
@@ -105,12 +106,15 @@ pub fn learn_from_archive(
         let named = |file: String| if file == archive::PLAIN_UPLOAD_NAME { upload.file_name.clone() } else { file };
         archive_error(error, named)
     })?;
-    // A tweet of several lines is several lines to the trainer, as in a paste.
+    // A tweet of several lines is several lines to the trainer, as in a paste. A
+    // long post's paragraph can pass the engine's line limit (25,000 characters
+    // without a break): left out, rather than failing the whole archive.
     let own: Vec<&str> = archive
         .tweets
         .iter()
         .filter(|tweet| !tweet.retweet && !tweet.reply)
         .flat_map(|tweet| tweet.text.lines())
+        .filter(|line| line.len() <= MAX_LINE_BYTES)
         .collect();
     let trained = train_from_lines(tokenizer, &own)?;
     Ok((trained, archive.tweets.len(), archive.truncated))
@@ -179,13 +183,13 @@ pub fn options(tokenizer: &Tokenizer, max_chars: &str, start: &str) -> Result<Ge
 
 /// Draws one tweet on the blocking pool: a start-word scan over a large model
 /// must not hold up an async worker (and every request waiting on it).
-pub async fn generate(model: Arc<Model>, novel: GenerateOptions) -> Result<String, AppError> {
-    on_blocking_pool("generation", move || draw(&model, novel)).await
+pub async fn generate(speaker: Speaker, novel: GenerateOptions) -> Result<String, AppError> {
+    on_blocking_pool("generation", move || draw(&speaker, novel)).await
 }
 
 /// Runs CPU work on the blocking pool, off the async workers; a task that
 /// panicked is an internal error, logged as `what` failed.
-async fn on_blocking_pool<T: Send + 'static>(
+pub(super) async fn on_blocking_pool<T: Send + 'static>(
     what: &'static str,
     work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
@@ -197,17 +201,17 @@ async fn on_blocking_pool<T: Send + 'static>(
 
 /// One tweet, new if possible: someone who taught only a handful of tweets gets
 /// one of them back rather than an error.
-fn draw(model: &Model, novel: GenerateOptions) -> Result<String, AppError> {
+fn draw(speaker: &Speaker, novel: GenerateOptions) -> Result<String, AppError> {
     let mut rng = rand::rng();
-    match model.generate(&novel, &mut rng) {
+    match speaker.generate(&novel, &mut rng) {
         Err(tweetgen_markov::Error::GenerationFailed(_)) => {
-            model.generate(&GenerateOptions { test_output: false, ..novel }, &mut rng).map_err(engine_error)
+            speaker.generate(&GenerateOptions { test_output: false, ..novel }, &mut rng).map_err(engine_error)
         }
         result => result.map_err(engine_error),
     }
 }
 
-fn engine_error(error: tweetgen_markov::Error) -> AppError {
+pub(super) fn engine_error(error: tweetgen_markov::Error) -> AppError {
     use tweetgen_markov::Error;
     match error {
         Error::EmptyCorpus => AppError::NothingLearnable,
@@ -291,7 +295,10 @@ mod tests {
     fn a_tiny_corpus_still_generates() {
         let model = train_from_text(&Tokenizer::fallback(), "only one tweet here").unwrap();
         let options = GenerateOptions::default();
-        assert_eq!(draw(&decode(&model.bytes).unwrap(), options).unwrap(), "only one tweet here");
+        assert_eq!(
+            draw(&Speaker::One(Arc::new(decode(&model.bytes).unwrap())), options).unwrap(),
+            "only one tweet here"
+        );
     }
 
     #[test]

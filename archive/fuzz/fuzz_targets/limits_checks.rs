@@ -10,6 +10,7 @@ pub fn limits() -> ArchiveLimits {
         max_tweets: 50,
         max_text_bytes: 4 << 10,
         max_string_bytes: 512,
+        max_note_bytes: 2 << 10,
     }
 }
 
@@ -21,15 +22,17 @@ pub fn check(result: &Result<Archive, ArchiveError>, limits: &ArchiveLimits) {
             assert!(!archive.tweets.is_empty(), "an archive without tweets is an error");
             assert!(!archive.files.is_empty());
             assert!(archive.tweets.len() <= limits.max_tweets);
+            // Long posts' notes are kept within their own max_text_bytes.
             let text: usize = archive.tweets.iter().map(|tweet| tweet.text.len()).sum();
-            assert!(text <= limits.max_text_bytes, "{text} bytes of text kept");
+            assert!(text <= 2 * limits.max_text_bytes, "{text} bytes of text kept");
             for tweet in &archive.tweets {
-                assert!(tweet.text.len() <= limits.max_string_bytes, "a text of {} bytes", tweet.text.len());
+                let longest = limits.max_string_bytes.max(limits.max_note_bytes);
+                assert!(tweet.text.len() <= longest, "a text of {} bytes", tweet.text.len());
                 assert_eq!(tweet.retweet, tweet.text.starts_with("RT @"));
             }
         }
         Err(ArchiveError::StringTooLong { limit, line, .. }) => {
-            assert_eq!(*limit, limits.max_string_bytes);
+            assert!(*limit == limits.max_string_bytes || *limit == limits.max_note_bytes, "{limit}");
             assert!(*line >= 1);
         }
         Err(ArchiveError::UnpackedTooLarge { limit, .. }) => assert_eq!(*limit, limits.max_unpacked_bytes),

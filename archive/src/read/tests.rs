@@ -183,17 +183,6 @@ fn reads_parts_in_numeric_order_and_ignores_other_files() {
 }
 
 #[test]
-fn tweets_file_names() {
-    let parse = |name| TweetsFileName::parse(name).map(|f| (f.dir, f.old, f.part));
-    assert_eq!(parse("data/tweets.js"), Some((String::new(), false, 0)));
-    assert_eq!(parse("a/b/data/tweet-part12.js"), Some(("a/b/".into(), true, 12)));
-    assert_eq!(parse("top\\data\\tweets-part1.js"), Some(("top/".into(), false, 1)));
-    for name in ["data/tweets-part.js", "data/tweets-partx.js", "data/tweets.json", "tweets.js", "data/likes.js"] {
-        assert_eq!(parse(name), None, "{name}");
-    }
-}
-
-#[test]
 fn keeps_the_first_max_tweets() {
     let limits = ArchiveLimits { max_tweets: 2, ..ArchiveLimits::default() };
     let archive = read_upload(&real_archive(""), &limits).unwrap();
@@ -445,6 +434,41 @@ fn rejects_files_that_are_not_tweets() {
     assert_eq!(
         read(&like_as_tweets).unwrap_err(),
         ArchiveError::NotTweetsFile { file: "data/tweets.js".into(), found: "window.YTD.like.part0".into() }
+    );
+}
+
+#[test]
+fn long_posts_take_their_full_text_from_note_tweet_js() {
+    let whole = "This post goes on and on. ".repeat(30) + "The end, with <tags> & ampersands.";
+    let cut = format!("{}… https://t.co/AbCdEf", &whole[..270]);
+    let tweets = tweets_file(0, &[(7, &cut, None), (8, "A short one", None)]);
+    let note = |text: &str| {
+        format!(
+            "{{\"noteTweet\" : {{\"noteTweetId\" : \"99\", \"updatedAt\" : \"2018-10-10T20:19:24.000Z\", \
+             \"lifecycle\" : {{\"value\" : \"1\"}}, \"createdAt\" : \"2018-10-10T20:19:24.000Z\", \
+             \"core\" : {{\"styletags\" : [ ], \"urls\" : [ ], \"text\" : {}, \"mentions\" : [ ]}}}}}}",
+            serde_json::to_string(text).unwrap()
+        )
+    };
+    let notes = format!("window.YTD.note_tweet.part0 = [ {}, {} ]", note("Unrelated long post"), note(&whole));
+    let zip = zip_of(&[
+        ("data/note-tweet.js", notes.as_bytes()),
+        ("data/tweets.js", tweets.as_bytes()),
+        ("data/tweets_media/7-a.jpg", b"\xFF\xD8"),
+    ]);
+    let archive = read(&zip).unwrap();
+    assert_eq!(archive.files, ["data/tweets.js", "data/note-tweet.js"]);
+    assert_eq!(archive.long_posts, 1);
+    assert_eq!(texts(&archive), [whole.as_str(), "A short one"]);
+
+    // A note longer than X allows is refused with its own limit, named.
+    let limits = ArchiveLimits { max_note_bytes: 100, ..ArchiveLimits::default() };
+    let error = read_upload(&zip, &limits).unwrap_err();
+    assert_eq!(error, ArchiveError::StringTooLong { file: "data/note-tweet.js".into(), line: 1, limit: 100 });
+    // A file under the notes' name that is not one is refused.
+    let wrong = zip_of(&[("data/tweets.js", tweets.as_bytes()), ("data/note-tweet.js", tweets.as_bytes())]);
+    assert!(
+        matches!(read(&wrong).unwrap_err(), ArchiveError::NotTweetsFile { file, .. } if file == "data/note-tweet.js")
     );
 }
 

@@ -9,7 +9,7 @@ mod security_headers;
 mod site_files;
 
 pub use body_limit::{limit_body_size, BodyLimits};
-pub use card::{tweet_card, user_card};
+pub use card::{page_card, tweet_card, MixCards, UserCards};
 pub use client_address::{client_address, ProxyHops};
 pub use health::{healthz, readyz};
 pub use lang::switch_language;

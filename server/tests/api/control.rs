@@ -324,6 +324,7 @@ async fn a_slow_request_does_not_hold_up_the_fence() {
 #[tokio::test]
 async fn every_endpoint_that_writes_declares_it() {
     let app = spawn_app().await;
+    app.train("other", TWEETS).await;
     let owner = app.as_user("owner").await;
     let calls: &[(&str, &[(&str, &str)])] = &[
         ("/api/train_model", &[("tweets", TWEETS)]),
@@ -333,6 +334,9 @@ async fn every_endpoint_that_writes_declares_it() {
         ("/api/ranking", &[]),
         ("/api/generate_tweet", &[("screen_name", "owner")]),
         ("/api/get_generation", &[("screen_name", "owner"), ("id", "1")]),
+        ("/api/generate_mix", &[("voices", "owner, other:2")]),
+        ("/api/get_mix", &[("mix", "other:2,owner")]),
+        ("/api/get_mix_generation", &[("mix", "other:2,owner"), ("id", "2")]),
         ("/api/delete_my_data", &[("confirm", "yes")]),
     ];
     let multipart = ["/api/upload_archive"];
@@ -358,13 +362,20 @@ async fn every_endpoint_that_writes_declares_it() {
     assert!(uploaded.status().is_success(), "{:?}", uploaded.text().await);
     // Signing out (and in, above) write too; so does every call above that should.
     let elsewhere = app.sign_in("everywhere", false).await;
-    for (browser, path) in [(&elsewhere, "/auth/logout-everywhere"), (&uploader, "/auth/logout")] {
+    let other = app.as_user("other").await;
+    for (browser, path) in
+        [(&elsewhere, "/auth/logout-everywhere"), (&uploader, "/auth/logout"), (&other, "/auth/logout")]
+    {
         let signed_out =
             browser.post(format!("{}{path}", app.address)).header(header::ORIGIN, &app.address).send().await.unwrap();
         assert_eq!(signed_out.status(), StatusCode::SEE_OTHER, "{path}");
     }
     assert_eq!(count(&app, "SELECT count(*) FROM sessions").await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM models").await, 1, "the uploader's; the owner deleted theirs");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM models").await,
+        2,
+        "other's and the uploader's; the owner deleted theirs"
+    );
 }
 
 /// A server stopped as systemd or an autoscaling group stops it (SIGTERM)

@@ -150,10 +150,15 @@ pub fn browser() -> Client {
 
 /// Asks for a new tweet as the hydrated app asks.
 pub async fn generate(client: &Client, address: &str, screen_name: &str) -> Response {
+    call(client, address, "/api/generate_tweet", &[("screen_name", screen_name)]).await
+}
+
+/// Calls a server function as the hydrated app does.
+pub async fn call(client: &Client, address: &str, path: &str, fields: &[(&str, &str)]) -> Response {
     client
-        .post(format!("{address}/api/generate_tweet"))
+        .post(format!("{address}{path}"))
         .header(header::ACCEPT, "application/json")
-        .form(&[("screen_name", screen_name)])
+        .form(fields)
         .send()
         .await
         .unwrap()

@@ -10,4 +10,5 @@ mod database_tls;
 mod health;
 mod helpers;
 mod learn_and_generate;
+mod mixes;
 mod security_headers;

@@ -18,7 +18,7 @@ const JA: &str = "今日は朝から雨が降っていたので、家でずっ�
 const EN: &str = "Just shipped the new release &amp; it feels great. Thanks to everyone who tested the beta last week — you made it better.";
 
 fn card<'a>(screen_name: &'a str, text: &'a str) -> Card<'a> {
-    Card { screen_name, text, tagline: "Tweets in your voice, by a Markov chain" }
+    Card { voice: screen_name, text, tagline: "Tweets in your voice, by a Markov chain" }
 }
 
 /// Decodes a PNG, checks its size, returns its RGB pixels.
@@ -63,11 +63,11 @@ fn writes_samples() {
     let dir = std::env::temp_dir().join("tweetgen-card-samples");
     std::fs::create_dir_all(&dir).unwrap();
     let ja = Card {
-        screen_name: "tanaka_hanako", text: JA, tagline: "あなたのツイートから、あなたらしい一言を。"
+        voice: "tanaka_hanako", text: JA, tagline: "あなたのツイートから、あなたらしい一言を。"
     };
-    let en = Card { screen_name: "alice", text: EN, tagline: "Tweets in your voice, by a Markov chain" };
+    let en = Card { voice: "alice", text: EN, tagline: "Tweets in your voice, by a Markov chain" };
     let long_ja = "あ".repeat(140) + &"い".repeat(140);
-    let long = Card { screen_name: "WWWWWWWWWWWWWWW", text: &long_ja, tagline: "tweetgen" };
+    let long = Card { voice: "WWWWWWWWWWWWWWW", text: &long_ja, tagline: "tweetgen" };
     for (file, card) in [("card-ja.png", ja), ("card-en.png", en), ("card-long.png", long)] {
         std::fs::write(dir.join(file), render_png(fonts(), &card).unwrap()).unwrap();
         eprintln!("{}", dir.join(file).display());
