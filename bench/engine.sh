@@ -3,10 +3,10 @@
 # on ../shared/corpus/ja_sentences.txt (first 3,200 lines and all 45,000; orders 2 and 3),
 # in one run. Prints the machine, the versions, one table per measure (ours, markovify,
 # ratio, target, PASS/MISS), an order sweep, and generation from mixes (a blend of 2, 5 or
-# 10 models of slices of the 45,000 lines) against one model of them all. Never fails on a
-# missed target.
+# 10 models of slices of the 45,000 lines, weights 1, and two with unequal weights) against
+# one model of them all. Never fails on a missed target.
 #
-# Usage: bench/engine.sh            (about 2 min on 2 cores once set up, the mixes ~25 s of it)
+# Usage: bench/engine.sh            (about 2.5 min on 2 cores once set up, the mixes ~30 s of it)
 #   BENCH_SECONDS=5   wall time of each generation run, per side
 #   TWEETGEN_DICTIONARY=.tools/ipadic.vibrato   our segmentation dictionary (built if missing)
 #

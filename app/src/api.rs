@@ -13,7 +13,7 @@ pub async fn list_trained_users() -> Result<Vec<Profile>, AppError> {
     use crate::ssr::{store, with_status, AppState};
     with_status(async move {
         let state = AppState::from_context()?;
-        store::trained_users(&state.reads(), 50).await
+        Ok(store::trained_users(&state.reads(), 50).await?.into_iter().map(Profile::from).collect())
     })
     .await
 }
@@ -27,7 +27,9 @@ pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, App
             return Ok(None);
         }
         let state = AppState::from_context()?;
-        let Some(profile) = store::profile(&state.reads(), &screen_name).await? else { return Ok(None) };
+        let Some(profile) = store::profile(&state.reads(), &screen_name).await?.map(Profile::from) else {
+            return Ok(None);
+        };
         let page_url = format!("{}/@{}", state.config.public_url, profile.screen_name);
         let card_url = state.card_url(&Voice::One(profile.screen_name.clone()), None);
         Ok(Some(ProfilePage { profile, page_url, card_url }))
@@ -192,18 +194,6 @@ pub async fn get_mix_generation(mix: Mix, id: i64) -> Result<Generated, AppError
 /// allowed to use every one of them.
 #[server(endpoint = "get_mix")]
 pub async fn get_mix(mix: Mix) -> Result<MixPage, AppError> {
-    use crate::shared::Voice;
-    use crate::ssr::{store::StoredVoices, voices, with_status, AppState};
-    with_status(async move {
-        let state = AppState::from_context()?;
-        let (mix, members) = voices::resolve_mix(&state, &mix).await?;
-        let viewer = state.viewer().await?.map(|viewer| viewer.user_id);
-        let stored = StoredVoices::Mix(members.iter().map(|(voice, weight)| (voice.model.clone(), *weight)).collect());
-        voices::check_voices_access(&stored, viewer)?;
-        let voice = Voice::Mix(mix.clone());
-        let page_url = format!("{}{}", state.config.public_url, voice.path());
-        let card_url = state.card_url(&voice, None);
-        Ok(MixPage { mix, members: members.into_iter().map(|(voice, _)| voice.profile).collect(), page_url, card_url })
-    })
-    .await
+    use crate::ssr::{voices, with_status, AppState};
+    with_status(async move { voices::mix_page(&AppState::from_context()?, &mix).await }).await
 }

@@ -219,12 +219,18 @@ impl Texts {
     }
 }
 
-/// A size as people read it: "820 kB", "12.3 MB", "2.1 GB".
+/// A size as people read it: "820 kB", "12.3 MB", "2.1 GB". In integers: float
+/// formatting would add tens of kB to the wasm.
 fn size(bytes: u64) -> String {
+    let tenths = |unit: u64| {
+        let tenths = (bytes + unit / 20) / (unit / 10);
+        format!("{}.{}", tenths / 10, tenths % 10)
+    };
+    // Each unit up to where it would round to 1000 of itself.
     match bytes {
-        0..1_000_000 => format!("{} kB", bytes.div_ceil(1_000)),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
-        _ => format!("{:.1} GB", bytes as f64 / 1e9),
+        0..=999_000 => format!("{} kB", bytes.div_ceil(1_000)),
+        999_001..999_950_000 => format!("{} MB", tenths(1_000_000)),
+        _ => format!("{} GB", tenths(1_000_000_000)),
     }
 }
 
@@ -439,6 +445,15 @@ mod tests {
         assert_eq!(Lang::from_accept_language("de, fr;q=0.8"), None);
         assert_eq!(Lang::from_accept_language("en;q=0, ja;q=0.1"), Some(Lang::Ja));
         assert_eq!(Lang::from_accept_language(""), None);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        let sizes =
+            [(1, "1 kB"), (16_796, "17 kB"), (999_999, "1.0 MB"), (1_000_000, "1.0 MB"), (12_345_678, "12.3 MB")];
+        for (bytes, read) in sizes.into_iter().chain([(2_147_862_837, "2.1 GB"), (999_950_000, "1.0 GB")]) {
+            assert_eq!(size(bytes), read, "{bytes}");
+        }
     }
 
     #[test]

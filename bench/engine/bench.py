@@ -55,6 +55,8 @@ TARGET_BYTES = 20.0  # markovify / ours, model bytes
 TARGET_GENERATE = 50.0  # ours / markovify, sentences per second per core
 TARGET_LOAD_MS = 1.0  # ours, the 3,200-line model
 MIX_PARTS = (2, 5, 10)  # mixes of this many equal slices of the 45,000 lines (the app allows 10 members)
+# Also with unequal weights (the app's are whole numbers 1-99): the weighted draw's cost.
+MIX_WEIGHTED = ((2, (1, 99)), (10, tuple(range(1, 11))))
 TARGET_MIX = 1.5  # a mix's time per sentence / one model's of the same lines
 
 
@@ -607,51 +609,60 @@ def same_sentences(args, wakati, mecab_ms, train, gen):
 
 def mixes(args, dictionary, lines):
     """Ours alone: generation from a blend of k models, each trained on one of k equal slices of the
-    45,000 lines (weights 1), against the one model trained on all of them (table 3's)."""
+    45,000 lines (weights 1, then a few unequal), against the one model trained on all of them (table 3's)."""
     size, order = SIZES[-1], 2
     sources = {1: ["--model", WORK / f"ours_{size}_o{order}.tgm"]}
+    models = {}
     for parts in MIX_PARTS:
         progress(f"mix: training {parts} models of {size // parts:,} lines")
         per = size // parts
-        sources[parts] = []
+        models[parts] = []
         for i in range(parts):
             text, model = WORK / f"mix_{parts}_{i}.txt", WORK / f"mix_{parts}_{i}.tgm"
             text.write_text("\n".join(lines[i * per:(i + 1) * per]) + "\n", encoding="utf-8")
             run(ours("train", "--input", text, "--out", model, "--order", order, "--raw", "--dictionary", dictionary))
-            sources[parts] += ["--mix", f"{model}:1"]
+            models[parts].append(model)
+    mixed = [(parts, (1,) * parts) for parts in MIX_PARTS] + list(MIX_WEIGHTED)
+    for parts, weights in mixed:
+        sources[parts, weights] = [a for model, w in zip(models[parts], weights) for a in ("--mix", f"{model}:{w}")]
     progress("mix: generating")
-    calls = {parts: ours_segment_calls(s, args.seconds) for parts, s in sources.items()}
-    runs = {parts: [] for parts in sources}
+    calls = {key: ours_segment_calls(s, args.seconds) for key, s in sources.items()}
+    runs = {key: [] for key in sources}
     # Segments taken in turn, so that a change in the machine's load falls on every side alike.
     for segment in range(GEN_SEGMENTS):
-        for parts, s in sources.items():
-            runs[parts].append(ours_generate_run(s, SEED + segment, calls[parts]))
-    results = {parts: ours_generate_summary(r) for parts, r in runs.items()}
+        for key, s in sources.items():
+            runs[key].append(ours_generate_run(s, SEED + segment, calls[key]))
+    results = {key: ours_generate_summary(r) for key, r in runs.items()}
 
     one = results[1]
     spread = lambda g: f"{g['rates'][0]:,.0f}-{g['rates'][-1]:,.0f}"
     rows = []
-    for parts in MIX_PARTS:
-        mix = results[parts]
+    for parts, weights in mixed:
+        mix = results[parts, weights]
         ratio = one["rate"] / mix["rate"]
-        rows.append([parts, f"{size // parts:,}", f"{mix['rate']:,.0f}/s", spread(mix),
+        shown = "1" if len(set(weights)) == 1 else f"{weights[0]}-{weights[-1]}" if parts > 2 else ":".join(map(str, weights))
+        rows.append([parts, shown, f"{size // parts:,}", f"{mix['rate']:,.0f}/s", spread(mix),
                      f"{mix['calls']:,} ({mix['failed']} failed)", f"{one['rate']:,.0f}/s", spread(one),
                      f"{ratio:.2f}x", f"<={TARGET_MIX:g}x", verdict(ratio <= TARGET_MIX),
                      fmt_ms(statistics.median(t["blend_ms"] for t in mix["timings"])),
-                     fmt_bytes(mix["timings"][0]["blend_bytes"]), f"{mix['rss']:,} / {one['rss']:,}"])
+                     fmt_bytes(mix["timings"][0]["blend_bytes"]), fmt_bytes(mix["timings"][0]["models_bytes"]),
+                     f"{mix['rss']:,} / {one['rss']:,}"])
     table(f"8. Mixes (ours): a blend of k models against one model of the same {size_label(size)} lines, order {order}; "
           f"sentences per second on one core (overlap test on, tries={TRIES}, no char limit)",
-          ["k", "lines each", "mix", "(min-max)", "mix calls", "one model", "(min-max)", "mix/one time", "target",
-           "result", "blend build", "blend tables", "peak RSS KB mix / one"], rows,
-          notes=[f"mix: `generate --mix mix_k_i.tgm:1` x k (equal consecutive slices, weights 1), the blend built once "
+          ["k", "weights", "lines each", "mix", "(min-max)", "mix calls", "one model", "(min-max)", "mix/one time",
+           "target", "result", "blend build", "blend bytes", "parts' models", "peak RSS KB mix / one"], rows,
+          notes=[f"mix: `generate --mix mix_k_i.tgm:WEIGHT` x k (equal consecutive slices), the blend built once "
                  f"per process; one model: `generate --model ours_{size}_o{order}.tgm`, as in table 3 but measured "
                  f"again here: {GEN_SEGMENTS} segments of ~{args.seconds:g} s in all per side, taken in turn; the "
                  "median segment's rate is shown, min-max beside it",
                  "weights 1 over a split corpus make the same chain as the one model (transitions weighted by "
-                 "count, as markovify's combine), and the overlap test checks every part: both draw the same kind of "
-                 "sentence, so the ratio is the cost of blending",
-                 "blend build = Blend::new (global vocabulary and translation tables), once per mix; blend tables = "
-                 "Blend::memory_bytes, the models not included"])
+                 "count, as markovify's combine; the blend's merged model is that model, id for id, so it draws the "
+                 "very same sentences): the ratio is the cost of blending. Unequal weights (1:99; 1-10 in turn) "
+                 "make another chain, drawn by rejection (a position kept with its part's weight / the largest)",
+                 "blend build = Blend::new (one merged model: shared vocabulary, corpus and index; with unequal weights "
+                 "also where each part's positions end), once per mix; blend bytes = Blend::memory_bytes (the blend keeps no part); "
+                 "parts' models = the k models' Model::memory_bytes, freed once the blend is built; the one model: "
+                 f"{fmt_bytes(one['timings'][0]['models_bytes'])}"])
 
 
 def parse_args(argv):

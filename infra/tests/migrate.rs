@@ -369,8 +369,13 @@ async fn killed_at_any_moment_copy_and_follow_resume_exactly() {
     let states = kill_copy_until_done(&pair, &copy, &mut rng);
     assert!(states.len() >= 3, "the copy was killed {} times before finishing", states.len());
     // Some kills landed while rows still copied and indexes were already built
-    // beside them, and some between a key's index and its attachment.
-    let overlapped = states.iter().filter(|(parts_left, items_done, _)| *parts_left > 0 && *items_done > 0).count();
+    // beside them: a post-data item done, or a key's index built and not yet
+    // attached (on a loaded machine the last small parts can go by between two
+    // kills, and the window with a post-data item done is then missed).
+    let overlapped = states
+        .iter()
+        .filter(|(parts_left, items_done, unattached)| *parts_left > 0 && (*items_done > 0 || *unattached > 0))
+        .count();
     assert!(overlapped >= 1, "no kill landed in the overlapped phase: {states:?}");
     let (parts_left, _, unattached) = copy_state(&pair);
     assert_eq!((parts_left, unattached), (0, 0));

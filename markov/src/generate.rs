@@ -2,12 +2,12 @@
 //! start words; over one model or a weighted blend of several.
 
 use std::borrow::Borrow;
-use std::cmp::Ordering;
 use std::ops::Range;
 
+use rand::distr::{Bernoulli, Distribution};
 use rand::Rng;
 
-use crate::model::{check_order, Model, BOUNDARY, MAX_ORDER};
+use crate::model::{check_order, Model, BOUNDARY};
 use crate::tokenize::{join, Token, Tokenizer};
 use crate::Error;
 
@@ -82,91 +82,29 @@ impl StartWords {
 impl Model {
     /// Draws one sentence that satisfies `options`.
     pub fn generate(&self, options: &GenerateOptions, rng: &mut impl Rng) -> Result<String, Error> {
-        Blend::new(vec![(self, 1.0)])?.generate(options, rng)
+        Chain { model: self, weights: None }.generate(options, rng)
     }
 }
 
 /// Several models generating together, each transition weighted by
-/// `weight × count` (markovify's `combine`), without building a merged model.
+/// `weight × count` (markovify's `combine`).
 ///
-/// `M` is how the blend holds its models: `&Model` for a blend used once,
-/// `Arc<Model>` for one built once and kept (it is `Send + Sync` when `M` is).
-pub struct Blend<M: Borrow<Model>> {
-    parts: Vec<(M, f64)>,
-    order: usize,
-    /// Empty for one part, whose ids need no translating.
-    tables: Tables,
+/// Built once: one merged model of every part's sentences (shared token ids, one
+/// index), so a blend generates as fast as one model of the same size. The parts
+/// are not kept: a blend of one part holds a copy of it. With equal weights the
+/// merged model is the whole chain; otherwise a drawn position (whose part is
+/// known from where each part's sentences end) is kept with probability its
+/// part's weight over the largest, else drawn again: a position's chance is
+/// proportional to its part's weight, a token's to `weight × count` summed over
+/// the parts.
+pub struct Blend {
+    model: Model,
+    /// None when every part weighs the same.
+    weights: Option<Weights>,
 }
 
-/// A token a part does not know.
-const NONE: u32 = u32::MAX;
-
-/// What parts need to follow a sentence through each other: ids common to every
-/// part ("global"), numbered in text order so that a text is found by binary
-/// search (global 0 is the boundary, as in every part), and where to search for
-/// a part's state.
-#[derive(Default)]
-struct Tables {
-    /// Per part, local id → global id.
-    to_global: Vec<Vec<u32>>,
-    /// `from_global[global × parts + part]`: that part's id, or `NONE`. By token,
-    /// so that translating a token into every part reads one row.
-    from_global: Vec<u32>,
-    /// Per part, `after[part][id]..after[part][id + 1]` are the `by_context` ranks
-    /// of the states whose newest token is `id`: where to search for a state.
-    after: Vec<Vec<u32>>,
-}
-
-impl Tables {
-    fn new(models: &[&Model]) -> Self {
-        let parts = models.len();
-        // Equal texts are adjacent once sorted: each run is one global id. (Should a
-        // decoded model repeat a token, its highest id wins, as in a text → id map.)
-        let mut tokens: Vec<(&str, usize, u32)> = models
-            .iter()
-            .enumerate()
-            .flat_map(|(part, model)| {
-                (1..model.vocabulary.len() as u32).map(move |id| (model.vocabulary.token(id), part, id))
-            })
-            .collect();
-        tokens.sort_unstable();
-        let mut to_global: Vec<Vec<u32>> = models.iter().map(|model| vec![BOUNDARY; model.vocabulary.len()]).collect();
-        let mut from_global = vec![BOUNDARY; parts];
-        for (i, &(text, part, id)) in tokens.iter().enumerate() {
-            if i == 0 || tokens[i - 1].0 != text {
-                from_global.resize(from_global.len() + parts, NONE);
-            }
-            let global = from_global.len() / parts - 1;
-            to_global[part][id as usize] = global as u32;
-            from_global[global * parts + part] = id;
-        }
-        let after = models.iter().map(|model| states_after_each_token(model)).collect();
-        Self { to_global, from_global, after }
-    }
-}
-
-/// `by_context` is sorted by the token before each position first: counting
-/// those tokens gives where each one's states begin.
-fn states_after_each_token(model: &Model) -> Vec<u32> {
-    let mut starts = vec![0u32; model.vocabulary.len() + 1];
-    for &token in &model.corpus[..model.corpus.len() - 1] {
-        starts[token as usize + 1] += 1;
-    }
-    for id in 1..starts.len() {
-        starts[id] += starts[id - 1];
-    }
-    starts
-}
-
-/// One generated token: where in which part's corpus it was drawn.
-#[derive(Debug, Clone, Copy)]
-struct Pick {
-    part: usize,
-    position: u32,
-}
-
-impl<M: Borrow<Model>> Blend<M> {
-    pub fn new(parts: Vec<(M, f64)>) -> Result<Self, Error> {
+impl Blend {
+    pub fn new<M: Borrow<Model>>(parts: Vec<(M, f64)>) -> Result<Self, Error> {
         let order = parts.first().ok_or(Error::ImpossibleConstraints("nothing to blend"))?.0.borrow().order;
         check_order(order)?;
         if parts.iter().any(|(model, _)| model.borrow().order != order) {
@@ -175,44 +113,111 @@ impl<M: Borrow<Model>> Blend<M> {
         if parts.iter().any(|&(_, weight)| !(weight.is_finite() && weight > 0.0)) {
             return Err(Error::ImpossibleConstraints("weights must be positive"));
         }
-        let tables = if parts.len() == 1 {
-            Tables::default()
-        } else {
-            Tables::new(&parts.iter().map(|(model, _)| model.borrow()).collect::<Vec<_>>())
+        let models: Vec<&Model> = parts.iter().map(|(model, _)| model.borrow()).collect();
+        let model = match models[..] {
+            [one] => one.clone(),
+            _ => Model::concatenate(&models)?,
         };
-        Ok(Self { parts, order, tables })
+        let weights: Vec<f64> = parts.iter().map(|&(_, weight)| weight).collect();
+        let weights = (weights.iter().any(|&weight| weight != weights[0])).then(|| Weights::new(&models, &weights));
+        Ok(Self { model, weights })
     }
 
-    /// Bytes of the tables the parts need to follow each other (none for one
-    /// part); the models are counted by whoever holds them.
+    /// Bytes held: the merged model (or the one part's copy) and, if the weights
+    /// differ, each part's end and weight. No part is kept.
     pub fn memory_bytes(&self) -> usize {
-        let per_part = |tables: &[Vec<u32>]| {
-            std::mem::size_of_val(tables) + tables.iter().map(|ids| std::mem::size_of_val(&ids[..])).sum::<usize>()
-        };
-        per_part(&self.tables.to_global)
-            + per_part(&self.tables.after)
-            + std::mem::size_of_val(&self.tables.from_global[..])
+        std::mem::size_of::<Self>() - std::mem::size_of::<Model>()
+            + self.model.memory_bytes()
+            + self.weights.as_ref().map_or(0, Weights::heap_bytes)
     }
 
     pub fn generate(&self, options: &GenerateOptions, rng: &mut impl Rng) -> Result<String, Error> {
+        Chain { model: &self.model, weights: self.weights.as_ref() }.generate(options, rng)
+    }
+}
+
+/// How a blend of unequal weights draws among a state's successors.
+struct Weights {
+    /// Where each part's positions end in the merged corpus, which holds the
+    /// parts' sentences part after part: a position's part is the first whose
+    /// end is beyond it.
+    ends: Vec<u32>,
+    /// Per part, its weight over the largest: the chance that a drawn position of
+    /// it is kept (`keep`), and its weight when weighed one by one (`share`).
+    keep: Vec<Bernoulli>,
+    share: Vec<f64>,
+    /// Draws before a state's successors are weighed one by one instead (a state
+    /// of light parts only would otherwise take about largest / smallest draws).
+    max_draws: usize,
+}
+
+impl Weights {
+    fn new(models: &[&Model], weights: &[f64]) -> Self {
+        let ends = models
+            .iter()
+            .scan(1, |end, model| {
+                *end += model.corpus.len() as u32 - 1;
+                Some(*end)
+            })
+            .collect();
+        let heaviest = weights.iter().copied().fold(0.0, f64::max);
+        let lightest = weights.iter().copied().fold(f64::INFINITY, f64::min);
+        // (A share can underflow to 0: such a part is only drawn when weighed.)
+        let share: Vec<f64> = weights.iter().map(|&weight| (weight / heaviest).clamp(0.0, 1.0)).collect();
+        let keep = share.iter().map(|&share| Bernoulli::new(share).expect("a share is within 0..=1")).collect();
+        // Four times the expected draws in the worst state: weighing is rare.
+        let max_draws = (4.0 * heaviest / lightest).clamp(16.0, 1024.0) as usize;
+        Self { ends, keep, share, max_draws }
+    }
+
+    /// Bytes held beyond the struct itself.
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&self.ends[..])
+            + std::mem::size_of_val(&self.keep[..])
+            + std::mem::size_of_val(&self.share[..])
+    }
+
+    fn part(&self, position: u32) -> usize {
+        self.ends.partition_point(|&end| end <= position)
+    }
+
+    fn kept(&self, position: u32, rng: &mut impl Rng) -> bool {
+        self.keep[self.part(position)].sample(rng)
+    }
+
+    /// The relative weight of `position`'s part (the largest is 1).
+    fn weight(&self, position: u32) -> f64 {
+        self.share[self.part(position)]
+    }
+}
+
+/// A model walked as a Markov chain: one model, or a blend's merged model and
+/// its weights.
+#[derive(Clone, Copy)]
+struct Chain<'a> {
+    model: &'a Model,
+    /// None: every position of a state is as likely (the single-model walk).
+    weights: Option<&'a Weights>,
+}
+
+impl<'a> Chain<'a> {
+    fn generate(self, options: &GenerateOptions, rng: &mut impl Rng) -> Result<String, Error> {
         validate(options)?;
         let start = options.start.as_ref();
-        let start_texts: Vec<&str> = start.map_or(Vec::new(), |s| s.tokens.iter().map(|(t, _)| t.as_str()).collect());
-        // Looked up once per call: a single model scans its vocabulary.
-        let start_ids: Vec<u32> = start_texts.iter().map(|text| self.global_id(text)).collect();
-        let begin = self.begin(start, &start_ids)?;
-        let mut states = Vec::new();
+        let (begin, start_ids) = self.begin(start)?;
+        // Counted with a space before every token, as `walk` counts.
+        let start_chars = start.map_or(0, |s| s.tokens.iter().map(|(text, _)| text.chars().count() + 1).sum());
         for _ in 0..options.tries {
-            let Some(picks) = self.walk(&begin, &start_texts, &start_ids, options, rng, &mut states) else { continue };
+            let Some(picks) = self.walk(&begin, start_ids.len(), start_chars, options, rng) else { continue };
             let text = self.render(start, &picks);
             let chars = text.chars().count();
-            let words = start_texts.len() + picks.len();
+            let words = start_ids.len() + picks.len();
             let too_long = options.max_chars.is_some_and(|max| chars > max);
             let too_short = chars < options.min_chars || options.min_words.is_some_and(|min| words < min);
             if too_long || too_short {
                 continue;
             }
-            if options.test_output && self.copies_corpus(&start_ids, &picks, &states, options) {
+            if options.test_output && self.copies_corpus(&start_ids, &picks, options) {
                 continue;
             }
             return Ok(text);
@@ -220,270 +225,117 @@ impl<M: Borrow<Model>> Blend<M> {
         Err(Error::GenerationFailed(options.tries))
     }
 
-    fn model(&self, part: usize) -> &Model {
-        self.parts[part].0.borrow()
-    }
-
-    fn text(&self, pick: Pick) -> &str {
-        let model = self.model(pick.part);
-        model.vocabulary.token(model.corpus[pick.position as usize])
-    }
-
-    fn render(&self, start: Option<&StartWords>, picks: &[Pick]) -> String {
-        let given = start.into_iter().flat_map(|s| &s.tokens).map(|(text, spaced)| Token { text, spaced: *spaced });
-        let drawn = picks
-            .iter()
-            .map(|&pick| Token { text: self.text(pick), spaced: self.model(pick.part).is_spaced(pick.position) });
-        join(given.chain(drawn))
-    }
-
-    /// A text's global id, or `NONE` if no part knows it. One part's global ids
-    /// are its own.
-    fn global_id(&self, text: &str) -> u32 {
-        let parts = self.parts.len();
-        if parts == 1 {
-            return self.model(0).vocabulary.id(text).unwrap_or(NONE);
-        }
-        // A global id's text is in any part that knows it.
-        let text_of = |global: usize| {
-            let row = &self.tables.from_global[global * parts..(global + 1) * parts];
-            let part = row.iter().position(|&id| id != NONE).unwrap_or_default();
-            self.model(part).vocabulary.token(row[part])
-        };
-        let (mut low, mut high) = (1, self.tables.from_global.len() / parts);
-        while low < high {
-            let middle = (low + high) / 2;
-            match text_of(middle).cmp(text) {
-                Ordering::Less => low = middle + 1,
-                Ordering::Greater => high = middle,
-                Ordering::Equal => return middle as u32,
-            }
-        }
-        NONE
-    }
-
-    /// The global id of the token drawn at `pick`.
-    fn global(&self, pick: Pick) -> u32 {
-        let id = self.model(pick.part).corpus[pick.position as usize];
-        if self.parts.len() == 1 {
-            id
-        } else {
-            self.tables.to_global[pick.part][id as usize]
-        }
-    }
-
-    /// `part`'s id of the token with this global id, or `NONE`.
-    fn local(&self, part: usize, global: u32) -> u32 {
-        let parts = self.parts.len();
-        if parts == 1 || global == NONE {
-            global
-        } else {
-            self.tables.from_global[global as usize * parts + part]
-        }
-    }
-
-    /// Where walks start, per part: the corpus positions the first generated
-    /// token may be drawn from.
-    fn begin(&self, start: Option<&StartWords>, start_ids: &[u32]) -> Result<Vec<Candidates>, Error> {
+    /// Where walks start: the corpus positions the first generated token may be
+    /// drawn from; and the start words' ids.
+    fn begin(self, start: Option<&StartWords>) -> Result<(Candidates, Vec<u32>), Error> {
         let Some(start) = start else {
-            return Ok((0..self.parts.len()).map(|part| Candidates::Ranks(self.model(part).start_group())).collect());
+            return Ok((Candidates::Ranks(self.model.start_group()), Vec::new()));
         };
-        let mut found = false;
-        let begin = (0..self.parts.len())
-            .map(|part| {
-                let ids: Vec<u32> = start_ids.iter().map(|&global| self.local(part, global)).collect();
-                if ids.contains(&NONE) {
-                    return Candidates::Positions(Vec::new());
-                }
-                let candidates = continuations(self.model(part), &ids, start.strict);
-                found |= candidates.len() > 0;
-                candidates
-            })
-            .collect();
-        if found {
-            Ok(begin)
-        } else {
-            Err(Error::UnknownStartWords(start.text()))
+        let ids: Option<Vec<u32>> = start.tokens.iter().map(|(text, _)| self.model.vocabulary.id(text)).collect();
+        let candidates = ids.as_ref().map(|ids| continuations(self.model, ids, start.strict));
+        match (candidates, ids) {
+            (Some(candidates), Some(ids)) if candidates.len() > 0 => Ok((candidates, ids)),
+            _ => Err(Error::UnknownStartWords(start.text())),
         }
     }
 
-    /// One candidate, or `None` when it breaks a length limit on the way. A
-    /// blend's walk leaves in `states` the states every token after the first was
-    /// drawn among: one range per part, part after part, token after token.
+    /// One candidate's drawn positions, or `None` when it breaks a length limit on
+    /// the way. `given` start words of `chars` characters come before.
     fn walk(
-        &self,
-        begin: &[Candidates],
-        start: &[&str],
-        start_ids: &[u32],
+        self,
+        begin: &Candidates,
+        given: usize,
+        mut chars: usize,
         options: &GenerateOptions,
         rng: &mut impl Rng,
-        states: &mut Vec<Range<usize>>,
-    ) -> Option<Vec<Pick>> {
+    ) -> Option<Vec<u32>> {
+        let model = self.model;
         let max_words = options.max_words.unwrap_or(MAX_WALK_TOKENS).min(MAX_WALK_TOKENS);
         // Counted with a space before every token, hence one more.
         let max_chars = options.max_chars.map_or(usize::MAX, |max| max.saturating_add(1));
-        let mut chars = start.iter().map(|t| t.chars().count() + 1).sum::<usize>();
-        let mut picks: Vec<Pick> = Vec::new();
-        states.clear();
-        // Each part's number of candidates, refilled at every token of a blend.
-        let mut counts: Vec<usize> = Vec::new();
+        let mut picks: Vec<u32> = Vec::new();
         loop {
-            let pick = match picks.last() {
-                None => {
-                    counts.clear();
-                    counts.extend(begin.iter().map(Candidates::len));
-                    self.pick_from(&counts, rng, |part, i| begin[part].position(self.model(part), i))
-                }
-                Some(&last) if self.parts.len() == 1 => {
-                    // One model: the state after a drawn token is that position's group.
-                    let model = self.model(0);
-                    let group = model.group_after(last.position);
-                    self.pick_from(&[group.len()], rng, |_, i| model.index.by_context[group.start + i])
-                }
+            let position = match picks.last() {
+                None => self.draw(begin.len(), |i| begin.position(model, i), rng),
                 Some(&last) => {
-                    // The part the last token came from continues from where it was
-                    // drawn, as one model does, unless that was after loose start words
-                    // shorter than the order: there its context is the corpus's, while a
-                    // blend takes the start words to begin the sentence.
-                    let in_context = picks.len() > 1
-                        || start.len() >= self.order
-                        || matches!(begin[last.part], Candidates::Ranks(_));
-                    let row = states.len();
-                    for part in 0..self.parts.len() {
-                        let state = match part == last.part && in_context {
-                            true => self.model(part).group_after(last.position),
-                            false => {
-                                let previous = row.checked_sub(self.parts.len()).map(|r| states[r + part].clone());
-                                self.state_after(part, start_ids, &picks, previous)
-                            }
-                        };
-                        states.push(state);
-                    }
-                    let groups = &states[row..];
-                    counts.clear();
-                    counts.extend(groups.iter().map(Range::len));
-                    self.pick_from(&counts, rng, |part, i| self.model(part).index.by_context[groups[part].start + i])
+                    // The state after a drawn token is that position's successor's group.
+                    let group = model.group_after(last);
+                    self.draw(group.len(), |i| model.index.by_context[group.start + i], rng)
                 }
             }?;
-            let model = self.model(pick.part);
-            if model.corpus[pick.position as usize] == BOUNDARY {
-                return (!picks.is_empty() || !start.is_empty()).then_some(picks);
+            if model.corpus[position as usize] == BOUNDARY {
+                return (!picks.is_empty() || given > 0).then_some(picks);
             }
-            chars += self.text(pick).chars().count() + usize::from(model.is_spaced(pick.position));
-            picks.push(pick);
-            if start.len() + picks.len() > max_words || chars > max_chars {
+            chars += self.text(position).chars().count() + usize::from(model.is_spaced(position));
+            picks.push(position);
+            if given + picks.len() > max_words || chars > max_chars {
                 return None;
             }
         }
     }
 
-    /// Draws among the parts' candidates, each part weighted by its count times
-    /// its weight; `position(part, i)` is the part's `i`-th candidate.
-    fn pick_from(&self, counts: &[usize], rng: &mut impl Rng, position: impl Fn(usize, usize) -> u32) -> Option<Pick> {
-        let part = if let [_] = counts {
-            0
-        } else {
-            let weight = |part: usize| counts[part] as f64 * self.parts[part].1;
-            let total: f64 = (0..counts.len()).map(weight).sum();
-            if total <= 0.0 {
-                return None;
-            }
-            let mut target = rng.random_range(0.0..total);
-            let chosen = (0..counts.len()).find(|&part| {
-                target -= weight(part);
-                target < 0.0
-            });
-            // Rounding can leave `target` a hair above zero: take the last part with candidates.
-            chosen.or_else(|| counts.iter().rposition(|&n| n > 0))?
-        };
-        if counts[part] == 0 {
+    /// One of `count` candidate positions (`position(i)` is the `i`-th): uniformly,
+    /// or each with its part's weight.
+    fn draw(self, count: usize, position: impl Fn(usize) -> u32, rng: &mut impl Rng) -> Option<u32> {
+        if count == 0 {
             return None;
         }
-        let i = rng.random_range(0..counts[part]);
-        Some(Pick { part, position: position(part, i) })
+        let Some(weights) = self.weights else {
+            return Some(position(rng.random_range(0..count)));
+        };
+        for _ in 0..weights.max_draws {
+            let drawn = position(rng.random_range(0..count));
+            if weights.kept(drawn, rng) {
+                return Some(drawn);
+            }
+        }
+        // Every draw rejected: weigh the candidates one by one (the same chances).
+        let total: f64 = (0..count).map(|i| weights.weight(position(i))).sum();
+        if total <= 0.0 {
+            // Only parts whose weight underflowed against the heaviest: alike.
+            return Some(position(rng.random_range(0..count)));
+        }
+        let mut target = rng.random_range(0.0..total);
+        let chosen = (0..count).find(|&i| {
+            target -= weights.weight(position(i));
+            target < 0.0
+        });
+        // Rounding can leave `target` a hair above zero: take the last.
+        Some(position(chosen.unwrap_or(count - 1)))
     }
 
-    /// Successor ranks in `part` of the sentence so far (start words + at least
-    /// one pick): `previous`, its state before the last pick, continued if the part
-    /// has that transition, else searched for by the last `order` tokens.
-    fn state_after(
-        &self,
-        part: usize,
-        start_ids: &[u32],
-        picks: &[Pick],
-        previous: Option<Range<usize>>,
-    ) -> Range<usize> {
-        let model = self.model(part);
-        let newest = self.local(part, self.global(picks[picks.len() - 1]));
-        if newest == NONE {
-            return 0..0;
-        }
-        if let Some(previous) = previous {
-            // A group is sorted by the token drawn from it.
-            let members = &model.index.by_context[previous];
-            let at = members.partition_point(|&p| model.corpus[p as usize] < newest);
-            if let Some(&position) = members.get(at).filter(|&&p| model.corpus[p as usize] == newest) {
-                return model.group_after(position);
-            }
-        }
-        let so_far = start_ids.len() + picks.len();
-        let known = so_far.min(self.order);
-        // Padded with boundaries while the sentence is shorter than the order.
-        let mut key = [BOUNDARY; MAX_ORDER];
-        for (slot, i) in key[self.order - known..self.order].iter_mut().zip(so_far - known..) {
-            let global = match i.checked_sub(start_ids.len()) {
-                None => start_ids[i],
-                Some(drawn) => self.global(picks[drawn]),
-            };
-            *slot = self.local(part, global);
-            if *slot == NONE {
-                return 0..0;
-            }
-        }
-        let after = &self.tables.after[part];
-        let newest = newest as usize;
-        model.group_within(after[newest] as usize..after[newest + 1] as usize, &key[..self.order])
+    fn text(self, position: u32) -> &'a str {
+        self.model.vocabulary.token(self.model.corpus[position as usize])
+    }
+
+    fn render(self, start: Option<&StartWords>, picks: &[u32]) -> String {
+        let given = start.into_iter().flat_map(|s| &s.tokens).map(|(text, spaced)| Token { text, spaced: *spaced });
+        let drawn =
+            picks.iter().map(|&position| Token { text: self.text(position), spaced: self.model.is_spaced(position) });
+        join(given.chain(drawn))
     }
 
     /// markovify's `test_sentence_output`, over token runs instead of substrings.
-    fn copies_corpus(
-        &self,
-        start_ids: &[u32],
-        picks: &[Pick],
-        states: &[Range<usize>],
-        options: &GenerateOptions,
-    ) -> bool {
-        let parts = self.parts.len();
+    fn copies_corpus(self, start_ids: &[u32], picks: &[u32], options: &GenerateOptions) -> bool {
+        let model = self.model;
         let given = start_ids.len();
         let words = given + picks.len();
         let overlap_max = options.max_overlap_total.min(round_half_even(options.max_overlap_ratio * words as f64));
         let window = overlap_max + 1;
         let gram_count = words.saturating_sub(overlap_max).max(1);
-        (0..parts).any(|part| {
-            // A token unknown to this part only rules out the windows holding it.
-            let model = self.model(part);
-            let drawn = picks.iter().map(|&pick| match pick.part == part {
-                true => model.corpus[pick.position as usize],
-                false => self.local(part, self.global(pick)),
-            });
-            let ids: Vec<u32> = start_ids.iter().map(|&global| self.local(part, global)).chain(drawn).collect();
-            (0..gram_count).any(|i| {
-                let gram = &ids[i..(i + window).min(ids.len())];
-                // The walk knows the state of the gram's first `order` tokens when
-                // it drew the next: the group of that token in its own part, and
-                // in a blend every part's, as it left them in `states`.
-                let drawn = (i + model.order).checked_sub(given).filter(|&t| t < picks.len());
-                let state = drawn.and_then(|t| match t.checked_sub(1) {
-                    Some(row) if parts > 1 => Some(states[row * parts + part].clone()),
-                    _ => (picks[t].part == part).then(|| model.group_at(picks[t].position)),
-                });
-                !gram.contains(&NONE) && occurs(model, gram, state)
-            })
+        let ids: Vec<u32> =
+            start_ids.iter().copied().chain(picks.iter().map(|&position| model.corpus[position as usize])).collect();
+        (0..gram_count).any(|i| {
+            let gram = &ids[i..(i + window).min(ids.len())];
+            // The walk drew the token after the gram's first `order` tokens from
+            // their state: the group of the position it drew.
+            let drawn = (i + model.order).checked_sub(given).filter(|&t| t < picks.len());
+            occurs(model, gram, drawn.map(|t| model.group_at(picks[t])))
         })
     }
 }
 
-/// Where a part's first generated token may be drawn from.
+/// Where the first generated token may be drawn from.
 enum Candidates {
     /// A range of `by_context` (a state's successors).
     Ranks(Range<usize>),
@@ -779,6 +631,86 @@ mod tests {
         assert!(texts.iter().any(|t| t == "the cat sat up"), "{texts:?}");
     }
 
+    /// The share of `draws` sentences of `blend` containing `word`.
+    fn share(blend: &Blend, word: &str, draws: usize, rng: &mut StdRng) -> f64 {
+        let options = GenerateOptions { test_output: false, ..Default::default() };
+        let with = (0..draws).filter(|_| blend.generate(&options, rng).unwrap().split(' ').any(|w| w == word)).count();
+        with as f64 / draws as f64
+    }
+
+    #[test]
+    fn a_state_shared_by_parts_draws_by_weight_times_count() {
+        // After the shared "the", each part's words only: a sentence is a dog's with
+        // probability 9 / (1 + 9). 4,000 draws: a standard deviation of 0.0047, so
+        // 0.03 is over 6 of them (and 0.5's 0.0079, 3.8).
+        for order in [1, 2] {
+            let cats = model(&["the cat sat down", "the cat ran off"], order);
+            let dogs = model(&["the dog barked loudly", "the dog slept"], order);
+            let mut rng = StdRng::seed_from_u64(21);
+            let tilted = Blend::new(vec![(&cats, 1.0), (&dogs, 9.0)]).unwrap();
+            let dog = share(&tilted, "dog", 4_000, &mut rng);
+            assert!((dog - 0.9).abs() < 0.03, "order {order}: {dog}");
+            let even = Blend::new(vec![(&cats, 1.0), (&dogs, 1.0)]).unwrap();
+            let dog = share(&even, "dog", 4_000, &mut rng);
+            assert!((dog - 0.5).abs() < 0.03, "order {order}: {dog}");
+            // Counts weigh too: three cat sentences at weight 1 against one dog
+            // sentence at weight 3 are even.
+            let cats = model(&["the cat sat", "the cat ran", "the cat hid"], order);
+            let dogs = model(&["the dog slept"], order);
+            let counted = Blend::new(vec![(&cats, 1.0), (&dogs, 3.0)]).unwrap();
+            let dog = share(&counted, "dog", 4_000, &mut rng);
+            assert!((dog - 0.5).abs() < 0.03, "order {order}: {dog}");
+        }
+    }
+
+    #[test]
+    fn extreme_weights_still_draw_the_light_part_where_it_alone_goes() {
+        // A state of the light part only: every cheap draw there is rejected, so
+        // the successors are weighed one by one.
+        let cats = model(&["the cat sat down", "the cat ran off"], 1);
+        let dogs = model(&["the dog barked loudly", "the dog slept"], 1);
+        let options = GenerateOptions { start: start("cat", false), test_output: false, ..Default::default() };
+        let mut rng = StdRng::seed_from_u64(5);
+        for weights in [(1e-12, 1.0), (f64::MIN_POSITIVE, f64::MAX), (1.0, 99.0)] {
+            let blend = Blend::new(vec![(&cats, weights.0), (&dogs, weights.1)]).unwrap();
+            let mut texts: Vec<String> = (0..200).map(|_| blend.generate(&options, &mut rng).unwrap()).collect();
+            texts.sort();
+            texts.dedup();
+            assert_eq!(texts, ["cat ran off", "cat sat down"], "{weights:?}");
+            // From the start, (almost) only dogs.
+            assert!(share(&blend, "dog", 200, &mut rng) > 0.9, "{weights:?}");
+        }
+    }
+
+    #[test]
+    fn equal_weights_over_a_split_corpus_are_the_model_of_it_all() {
+        for order in 1..=3 {
+            let whole = model(&CORPUS, order);
+            let parts = [model(&CORPUS[..2], order), model(&CORPUS[2..3], order), model(&CORPUS[3..], order)];
+            let blend = Blend::new(parts.iter().map(|part| (part, 2.0)).collect()).unwrap();
+            assert!(blend.model == whole && blend.weights.is_none(), "order {order}");
+            assert_eq!(blend.memory_bytes(), whole.memory_bytes() + std::mem::size_of::<Option<Weights>>());
+            // So the same draws for the same seed.
+            let options = GenerateOptions { tries: 1000, ..Default::default() };
+            let (mut rng, mut again) = (StdRng::seed_from_u64(8), StdRng::seed_from_u64(8));
+            for _ in 0..50 {
+                assert_eq!(blend.generate(&options, &mut rng), whole.generate(&options, &mut again));
+            }
+            // Unequal weights: the same model and each position's part.
+            let tilted = Blend::new(parts.iter().zip([1.0, 2.0, 3.0]).collect()).unwrap();
+            let weights = tilted.weights.as_ref().unwrap();
+            let lengths = parts.iter().map(|part| part.corpus.len() - 1);
+            let expected: Vec<usize> = std::iter::once(0)
+                .chain(lengths.enumerate().flat_map(|(part, len)| std::iter::repeat_n(part, len)))
+                .collect();
+            let found: Vec<usize> = (0..whole.corpus.len() as u32).map(|position| weights.part(position)).collect();
+            assert!(tilted.model == whole && found == expected, "order {order}: {found:?}");
+            assert_eq!(weights.share, [1.0 / 3.0, 2.0 / 3.0, 1.0]);
+            let tables = 3 * (4 + std::mem::size_of::<Bernoulli>() + 8);
+            assert_eq!(tilted.memory_bytes(), blend.memory_bytes() + tables);
+        }
+    }
+
     #[test]
     fn a_blend_of_shared_models_is_built_once_and_reused() {
         fn shareable<T: Send + Sync>(_: &T) {}
@@ -786,11 +718,18 @@ mod tests {
         let dogs = Arc::new(model(&CORPUS[3..], 1));
         let blend = Blend::new(vec![(Arc::clone(&cats), 1.0), (Arc::clone(&dogs), 2.0)]).unwrap();
         shareable(&blend);
-        assert!(blend.memory_bytes() > 0);
-        assert_eq!(Blend::new(vec![(&*cats, 1.0)]).unwrap().memory_bytes(), 0, "one part needs no tables");
+        assert_eq!(Arc::strong_count(&cats), 1, "the blend keeps no part");
+        // One part: a copy of it, drawing as it does.
+        let alone = Blend::new(vec![(&*cats, 3.0)]).unwrap();
+        assert!(alone.weights.is_none());
+        assert_eq!(alone.memory_bytes(), cats.memory_bytes() + std::mem::size_of::<Option<Weights>>());
+        let options = GenerateOptions { tries: 1000, ..Default::default() };
+        let (mut rng, mut again) = (StdRng::seed_from_u64(2), StdRng::seed_from_u64(2));
+        for _ in 0..50 {
+            assert_eq!(alone.generate(&options, &mut rng), cats.generate(&options, &mut again));
+        }
         // The same draws as a blend borrowing the models, call after call.
         let borrowed = Blend::new(vec![(&*cats, 1.0), (&*dogs, 2.0)]).unwrap();
-        let options = GenerateOptions { tries: 1000, ..Default::default() };
         let (mut rng, mut again) = (StdRng::seed_from_u64(3), StdRng::seed_from_u64(3));
         for _ in 0..100 {
             let text = blend.generate(&options, &mut rng).unwrap();
@@ -800,37 +739,52 @@ mod tests {
     }
 
     #[test]
-    fn a_blend_translates_tokens_between_parts() {
+    fn a_blend_crosses_parts_through_shared_tokens() {
         let first = model(&["a b c"], 1);
         let second = model(&["c b a x y"], 1);
         // The same token has different ids in the two parts.
         let ids = |token| (first.vocabulary.id(token), second.vocabulary.id(token));
         assert!(ids("a").0 != ids("a").1 && ids("c").0 != ids("c").1, "{:?} {:?}", ids("a"), ids("c"));
-        let blend = Blend::new(vec![(&first, 1.0), (&second, 1.0)]).unwrap();
-        let mut rng = StdRng::seed_from_u64(4);
-        let options = GenerateOptions { test_output: false, ..Default::default() };
-        let mut texts: Vec<String> = (0..300).map(|_| blend.generate(&options, &mut rng).unwrap()).collect();
-        assert!(texts.iter().all(|text| learned_by_some(&[&first, &second], text)), "{texts:?}");
-        // Through the shared "b": from the first part into the second, and back.
-        texts.sort();
-        texts.dedup();
-        assert!(["a b a x y", "c b c", "a b a b c"].iter().all(|t| texts.contains(&t.to_string())), "{texts:?}");
-        // Start words only the second part has.
-        for (words, strict) in [("x", true), ("x", false), ("a x", false)] {
-            let options = GenerateOptions { start: start(words, strict), test_output: false, ..Default::default() };
-            let expected = if words == "x" { "x y" } else { "a x y" };
-            assert_eq!(blend.generate(&options, &mut rng).unwrap(), expected);
-        }
-        // A crossing that copies neither part passes the overlap test; copies do not.
-        let options = GenerateOptions { tries: 1000, ..Default::default() };
-        for _ in 0..50 {
-            let text = blend.generate(&options, &mut rng).unwrap();
-            assert!(text != "a b c" && text != "c b a x y", "{text}");
+        for weights in [(1.0, 1.0), (1.0, 3.0)] {
+            let blend = Blend::new(vec![(&first, weights.0), (&second, weights.1)]).unwrap();
+            let mut rng = StdRng::seed_from_u64(4);
+            let options = GenerateOptions { test_output: false, ..Default::default() };
+            let mut texts: Vec<String> = (0..2000).map(|_| blend.generate(&options, &mut rng).unwrap()).collect();
+            assert!(texts.iter().all(|text| learned_by_some(&[&first, &second], text)), "{texts:?}");
+            // Through the shared "b": from the first part into the second, and back.
+            texts.sort();
+            texts.dedup();
+            assert!(
+                ["a b a x y", "c b c", "a b c b a x y"].iter().all(|t| texts.contains(&t.to_string())),
+                "{texts:?}"
+            );
+            // Start words only the second part has.
+            for (words, strict) in [("x", true), ("x", false), ("a x", false)] {
+                let options = GenerateOptions { start: start(words, strict), test_output: false, ..Default::default() };
+                let expected = if words == "x" { "x y" } else { "a x y" };
+                assert_eq!(blend.generate(&options, &mut rng).unwrap(), expected);
+            }
+            // Start words only the first part begins a sentence with.
+            let options = GenerateOptions { start: start("a b", true), test_output: false, ..Default::default() };
+            assert!(blend.generate(&options, &mut rng).unwrap().starts_with("a b "));
+            // Start words no part has, or not together.
+            for words in ["zebra", "c a"] {
+                let options = GenerateOptions { start: start(words, false), ..Default::default() };
+                assert_eq!(blend.generate(&options, &mut rng), Err(Error::UnknownStartWords(words.into())));
+            }
+            // A crossing that copies neither part passes the overlap test; copies do not.
+            let options = GenerateOptions { tries: 1000, ..Default::default() };
+            for _ in 0..50 {
+                let text = blend.generate(&options, &mut rng).unwrap();
+                assert!(text != "a b c" && text != "c b a x y", "{text}");
+            }
         }
         // Order 2: a shared state ("b a" in both) carries the sentence across.
         let first = model(&["c b a d", "p q"], 2);
         let second = model(&["x b a y", "b a z"], 2);
         let blend = Blend::new(vec![(&first, 1.0), (&second, 1.0)]).unwrap();
+        let mut rng = StdRng::seed_from_u64(6);
+        let options = GenerateOptions { tries: 1000, ..Default::default() };
         let mut texts: Vec<String> = (0..300).map(|_| blend.generate(&options, &mut rng).unwrap()).collect();
         texts.sort();
         texts.dedup();
@@ -849,8 +803,14 @@ mod tests {
     fn blends_need_compatible_models_and_positive_weights() {
         let one = model(&CORPUS, 1);
         let two = model(&CORPUS, 2);
-        assert!(Blend::new(vec![(&one, 1.0), (&two, 1.0)]).is_err());
-        assert!(Blend::new(vec![(&one, 0.0)]).is_err());
-        assert!(Blend::<&Model>::new(Vec::new()).is_err());
+        let refused = |parts: Vec<(&Model, f64)>| matches!(Blend::new(parts), Err(Error::ImpossibleConstraints(_)));
+        assert!(refused(vec![(&one, 1.0), (&two, 1.0)]));
+        for weight in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(refused(vec![(&one, 1.0), (&one, weight)]), "{weight}");
+        }
+        assert!(refused(Vec::new()));
+        // Any number of parts.
+        let many = Blend::new(vec![(&one, 1.0); 300]).unwrap();
+        assert_eq!(many.model.sentence_count(), 300 * one.sentence_count());
     }
 }

@@ -121,24 +121,59 @@ impl Model {
         if learned == 0 {
             return Err(Error::EmptyCorpus);
         }
-        // Frequent tokens get small ids: fewer bytes in the stored corpus.
-        let mut by_frequency: Vec<u32> = (1..first_seen.len() as u32).collect();
-        by_frequency.sort_by_key(|&id| std::cmp::Reverse(counts[id as usize]));
-        let mut new_id = vec![BOUNDARY; first_seen.len()];
-        let mut vocabulary = Vocabulary { text: String::new(), ends: vec![0] };
-        for (rank, &old) in by_frequency.iter().enumerate() {
-            new_id[old as usize] = rank as u32 + 1;
-            vocabulary.text.push_str(first_seen[old as usize]);
-            vocabulary.ends.push(vocabulary.text.len() as u32);
-        }
-        for id in &mut corpus {
-            *id = new_id[*id as usize];
-        }
+        let vocabulary = number_by_frequency(&first_seen, &counts, &mut corpus);
         let mut spaced = vec![0u64; corpus.len().div_ceil(64)];
         for position in spaced_positions {
             spaced[position / 64] |= 1 << (position % 64);
         }
         Ok(Self::from_parts(order, vocabulary, corpus, spaced, learned))
+    }
+
+    /// One model of the sentences of `models` (one order), model after model: the
+    /// model training on all their sentences in that order gives, token ids
+    /// included (tokens numbered by first appearance, then by frequency).
+    pub(crate) fn concatenate(models: &[&Model]) -> Result<Self, Error> {
+        let order = models.first().ok_or(Error::EmptyCorpus)?.order;
+        debug_assert!(models.iter().all(|model| model.order == order));
+        let length = 1 + models.iter().map(|model| model.corpus.len() - 1).sum::<usize>();
+        if length > MAX_CORPUS_TOKENS {
+            return Err(Error::CorpusTooLarge(MAX_CORPUS_TOKENS));
+        }
+        let mut interned: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let mut first_seen: Vec<&str> = vec![""];
+        let mut counts: Vec<u64> = vec![0];
+        let mut corpus = Vec::with_capacity(length);
+        corpus.push(BOUNDARY);
+        let mut spaced = vec![0u64; length.div_ceil(64)];
+        const UNSEEN: u32 = u32::MAX;
+        for model in models {
+            // A text looked up once per model (a decoded model's repeated token maps to one id).
+            let mut shared = vec![UNSEEN; model.vocabulary.len()];
+            shared[BOUNDARY as usize] = BOUNDARY;
+            for (position, &id) in model.corpus.iter().enumerate().skip(1) {
+                let slot = &mut shared[id as usize];
+                if *slot == UNSEEN {
+                    let text = model.vocabulary.token(id);
+                    *slot = *interned.entry(text).or_insert_with(|| {
+                        first_seen.push(text);
+                        counts.push(0);
+                        (first_seen.len() - 1) as u32
+                    });
+                }
+                counts[*slot as usize] += 1;
+                if model.is_spaced(position as u32) {
+                    spaced[corpus.len() / 64] |= 1 << (corpus.len() % 64);
+                }
+                corpus.push(*slot);
+            }
+        }
+        // Each model's vocabulary fits u32 offsets; all of them might not.
+        if first_seen.iter().map(|text| text.len()).sum::<usize>() > u32::MAX as usize {
+            return Err(Error::CorpusTooLarge(MAX_CORPUS_TOKENS));
+        }
+        let vocabulary = number_by_frequency(&first_seen, &counts, &mut corpus);
+        let sentences = models.iter().map(|model| model.sentences).sum();
+        Ok(Self::from_parts(order, vocabulary, corpus, spaced, sentences))
     }
 
     pub(crate) fn from_parts(
@@ -220,19 +255,6 @@ impl Model {
         start..end
     }
 
-    /// The group (state) of `context` (`order` tokens, boundaries before a
-    /// sentence's first), searched for only in `ranks`: a range of `by_context`
-    /// that holds it if the model knows it. One search: the group gives the end.
-    pub(crate) fn group_within(&self, ranks: Range<usize>, context: &[u32]) -> Range<usize> {
-        debug_assert_eq!(context.len(), self.order);
-        let members = &self.index.by_context[ranks];
-        let first = members.partition_point(|&p| self.compare_key(p, context, None) == Ordering::Less);
-        match members.get(first) {
-            Some(&position) if self.compare_key(position, context, None) == Ordering::Equal => self.group_at(position),
-            _ => 0..0,
-        }
-    }
-
     /// Orders `position`'s key (preceding tokens nearest first, then its own token)
     /// against the leading part of a key.
     fn compare_key(&self, position: u32, before: &[u32], at: Option<u32>) -> Ordering {
@@ -248,6 +270,25 @@ impl Model {
         }
         at.map_or(Ordering::Equal, |at| self.corpus[position].cmp(&at))
     }
+}
+
+/// The vocabulary of tokens numbered by first appearance (`first_seen[id]`, seen
+/// `counts[id]` times), renumbering `corpus`: frequent tokens get small ids (fewer
+/// bytes in the stored corpus), equally frequent ones keep their order.
+fn number_by_frequency(first_seen: &[&str], counts: &[u64], corpus: &mut [u32]) -> Vocabulary {
+    let mut by_frequency: Vec<u32> = (1..first_seen.len() as u32).collect();
+    by_frequency.sort_by_key(|&id| std::cmp::Reverse(counts[id as usize]));
+    let mut new_id = vec![BOUNDARY; first_seen.len()];
+    let mut vocabulary = Vocabulary { text: String::new(), ends: vec![0] };
+    for (rank, &old) in by_frequency.iter().enumerate() {
+        new_id[old as usize] = rank as u32 + 1;
+        vocabulary.text.push_str(first_seen[old as usize]);
+        vocabulary.ends.push(vocabulary.text.len() as u32);
+    }
+    for id in corpus {
+        *id = new_id[*id as usize];
+    }
+    vocabulary
 }
 
 pub(crate) fn check_order(order: usize) -> Result<(), Error> {

@@ -197,8 +197,8 @@ impl std::fmt::Debug for DatabaseSettings {
 pub struct MarkovSettings {
     /// Memory for decoded models (bytes); the least recently used leave first.
     pub cache_max_bytes: usize,
-    /// Memory for mixes' blends (bytes), their models included (a blend keeps
-    /// its models after the models' cache lets them go).
+    /// Memory for mixes' blends (bytes): each is one model merged from its
+    /// members', about their size together.
     pub mix_cache_max_bytes: usize,
     /// Segmentation dictionary from `tweetgen-markov dictionary` (`scripts/setup.sh`
     /// builds `.tools/ipadic.vibrato`). Unset: `TWEETGEN_DICTIONARY`, else the

@@ -9,33 +9,59 @@ use super::training::TrainedModel;
 use crate::error::AppError;
 use crate::shared::Profile;
 
-const PROFILE_COLUMNS: &str = "u.screen_name, m.sentences, \
-     to_char(m.trained_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC', u.protected";
+const PROFILE_COLUMNS: &str =
+    "u.screen_name, m.sentences, extract(epoch FROM m.trained_at)::bigint AS trained_at, u.protected";
 
-fn profile_from_row((screen_name, sentences, trained_at, protected): (String, i32, String, bool)) -> Profile {
-    Profile { screen_name, sentences, trained_at, protected }
+/// A user with a model, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredProfile {
+    pub screen_name: String,
+    pub sentences: i32,
+    /// When the model was trained, in seconds since 1970 (UTC).
+    pub trained_at: i64,
+    pub protected: bool,
+}
+
+impl From<StoredProfile> for Profile {
+    fn from(stored: StoredProfile) -> Profile {
+        let StoredProfile { screen_name, sentences, trained_at, protected } = stored;
+        Profile { screen_name, sentences, trained_at: utc_minute(trained_at), protected }
+    }
+}
+
+/// "YYYY-MM-DD HH:MM UTC" of seconds since 1970 (Howard Hinnant's `civil_from_days`).
+fn utc_minute(seconds: i64) -> String {
+    let (days, minute_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", minute_of_day / 60, minute_of_day % 60)
 }
 
 /// Users with a model, most recently trained first; protected accounts are not listed.
-pub async fn trained_users(pool: &PgPool, limit: i64) -> Result<Vec<Profile>, AppError> {
-    let rows = sqlx::query_as(&format!(
+pub async fn trained_users(pool: &PgPool, limit: i64) -> Result<Vec<StoredProfile>, AppError> {
+    Ok(sqlx::query_as(&format!(
         "SELECT {PROFILE_COLUMNS} FROM users u JOIN models m ON m.user_id = u.id WHERE NOT u.protected
          ORDER BY m.trained_at DESC LIMIT $1"
     ))
     .bind(limit)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(profile_from_row).collect())
+    .await?)
 }
 
-pub async fn profile(pool: &PgPool, screen_name: &str) -> Result<Option<Profile>, AppError> {
-    let row = sqlx::query_as(&format!(
+pub async fn profile(pool: &PgPool, screen_name: &str) -> Result<Option<StoredProfile>, AppError> {
+    Ok(sqlx::query_as(&format!(
         "SELECT {PROFILE_COLUMNS} FROM users u JOIN models m ON m.user_id = u.id WHERE lower(u.screen_name) = lower($1)"
     ))
     .bind(screen_name)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(profile_from_row))
+    .await?)
 }
 
 /// The user of a screen name, created if missing (the demo users).
@@ -201,7 +227,7 @@ pub async fn model_version(pool: &PgPool, screen_name: &str) -> Result<Option<St
 /// particular order; names without a model are missing).
 pub async fn voices(pool: &PgPool, screen_names: &[&str]) -> Result<Vec<StoredVoice>, AppError> {
     let lower: Vec<String> = screen_names.iter().map(|name| name.to_ascii_lowercase()).collect();
-    let rows: Vec<(i64, i64, String, i32, String, bool)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, String, i32, i64, bool)> = sqlx::query_as(&format!(
         "SELECT u.id, m.version, {PROFILE_COLUMNS} FROM users u JOIN models m ON m.user_id = u.id
          WHERE lower(u.screen_name) = ANY($1)"
     ))
@@ -212,7 +238,7 @@ pub async fn voices(pool: &PgPool, screen_names: &[&str]) -> Result<Vec<StoredVo
         .into_iter()
         .map(|(user_id, version, screen_name, sentences, trained_at, protected)| {
             let model = StoredModel { user_id, screen_name: screen_name.clone(), version, protected };
-            StoredVoice { model, profile: profile_from_row((screen_name, sentences, trained_at, protected)) }
+            StoredVoice { model, profile: StoredProfile { screen_name, sentences, trained_at, protected } }
         })
         .collect())
 }
@@ -220,7 +246,7 @@ pub async fn voices(pool: &PgPool, screen_names: &[&str]) -> Result<Vec<StoredVo
 /// A voice as stored: its model's version and its profile.
 pub struct StoredVoice {
     pub model: StoredModel,
-    pub profile: Profile,
+    pub profile: StoredProfile,
 }
 
 /// The encoded model and the version it is (it may be newer than one read before).
@@ -385,4 +411,17 @@ pub async fn generation(pool: &PgPool, voices: &StoredVoices, id: i64) -> Result
         .bind(members_key(members)),
     };
     Ok(query.fetch_optional(pool).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_minute;
+
+    #[test]
+    fn training_times_read_in_utc_to_the_minute() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(1_682_944_496), "2023-05-01 12:34 UTC");
+        assert_eq!(utc_minute(1_709_251_199), "2024-02-29 23:59 UTC");
+        assert_eq!(utc_minute(1_798_761_600), "2027-01-01 00:00 UTC");
+    }
 }

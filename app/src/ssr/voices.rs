@@ -17,18 +17,18 @@ use super::rate_limits::Action;
 use super::store::{self, StoredModel, StoredVoice, StoredVoices};
 use super::{check_access, client_address, training, AppState};
 use crate::error::AppError;
-use crate::shared::{Generated, Mix, MixMember, Voice};
+use crate::shared::{Generated, Mix, MixMember, MixPage, Voice};
 
 /// Blends of mixes' models by `store::members_key`, at the sum of the members'
 /// model versions: versions only grow, and a deleted user's id never comes
 /// back, so a changed member always changes that sum.
-pub type BlendCache = VersionedCache<String, Arc<Blend<Arc<Model>>>>;
+pub type BlendCache = VersionedCache<String, Arc<Blend>>;
 
 /// What a generation draws from.
 #[derive(Clone)]
 pub enum Speaker {
     One(Arc<Model>),
-    Mix(Arc<Blend<Arc<Model>>>),
+    Mix(Arc<Blend>),
 }
 
 impl Speaker {
@@ -111,12 +111,11 @@ pub async fn speaker(state: &AppState, voices: &StoredVoices) -> Result<Speaker,
     for (stored, weight) in members {
         parts.push((training::cached_model(state, stored).await?, f64::from(*weight)));
     }
-    // The blend keeps its models alive after the models' cache lets them go.
-    let models_bytes: usize = parts.iter().map(|(model, _)| model.memory_bytes()).sum();
+    // The blend holds its own merged model, none of the parts: its bytes are all it keeps.
     let blend =
         training::on_blocking_pool("blending", move || Blend::new(parts).map_err(training::engine_error)).await?;
     let blend = Arc::new(blend);
-    state.blends.insert(key, version, blend.clone(), blend.memory_bytes() + models_bytes);
+    state.blends.insert(key, version, blend.clone(), blend.memory_bytes());
     Ok(Speaker::Mix(blend))
 }
 
@@ -148,4 +147,18 @@ pub async fn generation(state: &AppState, voice: &Voice, id: i64) -> Result<Gene
     check_voices_access(&stored, viewer)?;
     let text = store::generation(&state.reads(), &stored, id).await?.ok_or(AppError::UnknownGeneration)?;
     Ok(state.generated(id, voice, text))
+}
+
+/// A mix's page for the current request's visitor, who must be allowed to use
+/// every member: the mix as they spell their names, their profiles, its addresses.
+pub async fn mix_page(state: &AppState, mix: &Mix) -> Result<MixPage, AppError> {
+    let (mix, members) = resolve_mix(state, mix).await?;
+    let viewer = state.viewer().await?.map(|viewer| viewer.user_id);
+    let stored = StoredVoices::Mix(members.iter().map(|(voice, weight)| (voice.model.clone(), *weight)).collect());
+    check_voices_access(&stored, viewer)?;
+    let voice = Voice::Mix(mix.clone());
+    let page_url = format!("{}{}", state.config.public_url, voice.path());
+    let card_url = state.card_url(&voice, None);
+    let members = members.into_iter().map(|(voice, _)| voice.profile.into()).collect();
+    Ok(MixPage { mix, members, page_url, card_url })
 }

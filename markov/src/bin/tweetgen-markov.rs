@@ -195,8 +195,11 @@ fn main() -> anyhow::Result<()> {
                 models.push((model, weight));
             }
             let load_ms = ms(started);
+            let (model_count, models_bytes) =
+                (models.len(), models.iter().map(|(m, _)| m.memory_bytes()).sum::<usize>());
+            // Several models: their blend, which keeps none of them.
             let started = Instant::now();
-            let blend = Blend::new(models.iter().map(|(model, weight)| (model, *weight)).collect())?;
+            let blend = if models.len() > 1 { Some(Blend::new(std::mem::take(&mut models))?) } else { None };
             let blend_ms = ms(started);
             let defaults = GenerateOptions::default();
             let start = match start {
@@ -219,10 +222,10 @@ fn main() -> anyhow::Result<()> {
             let started = Instant::now();
             let mut failed = 0;
             for _ in 0..count {
-                // One model as the server calls it (a one-part blend per call); several through the blend built once.
-                let generated = match &models[..] {
-                    [(model, _)] => model.generate(&options, &mut rng),
-                    _ => blend.generate(&options, &mut rng),
+                let generated = match (&blend, &models[..]) {
+                    (Some(blend), _) => blend.generate(&options, &mut rng),
+                    (None, [(model, _)]) => model.generate(&options, &mut rng),
+                    (None, _) => unreachable!("one model or a blend"),
                 };
                 match generated {
                     Ok(text) => writeln!(out, "{text}")?,
@@ -234,9 +237,9 @@ fn main() -> anyhow::Result<()> {
             out.flush()?;
             if timings {
                 eprintln!(
-                    r#"{{"load_ms":{load_ms:.3},"blend_ms":{blend_ms:.3},"blend_bytes":{},"models":{},"generate_ms":{generate_ms:.3},"count":{count},"failed":{failed}}}"#,
-                    blend.memory_bytes(),
-                    models.len()
+                    r#"{{"load_ms":{load_ms:.3},"blend_ms":{blend_ms:.3},"blend_bytes":{},"models":{},"models_bytes":{models_bytes},"generate_ms":{generate_ms:.3},"count":{count},"failed":{failed}}}"#,
+                    blend.as_ref().map_or(0, Blend::memory_bytes),
+                    model_count
                 );
             }
             if failed == count {
