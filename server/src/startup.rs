@@ -28,7 +28,7 @@ use tweetgen_app::ssr::{
     rate_limits::RateLimits,
     session, store,
     trainings::Trainings,
-    voices::BlendCache,
+    voices::Blends,
     AppConfig, AppState,
 };
 use tweetgen_app::{shell, App};
@@ -90,7 +90,7 @@ impl Application {
         };
         let tokenizer = Arc::new(settings.markov.tokenizer()?);
         let models = Arc::new(ModelCache::new(settings.markov.cache_max_bytes));
-        let blends = Arc::new(BlendCache::new(settings.markov.mix_cache_max_bytes));
+        let blends = Arc::new(Blends::new(settings.markov.mix_cache_max_bytes));
         let ranking = Arc::new(RankingCache::new(Duration::from_secs(settings.ranking.refresh_secs)));
         let cards = settings.cards.cards().map(Arc::new);
         let trainings = Arc::new(Trainings::new(

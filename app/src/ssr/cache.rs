@@ -1,11 +1,15 @@
-//! Decoded models (and card images) kept in memory, keyed by user and checked
-//! against the stored version on every use, so a retrain or a delete through any
-//! instance is seen by all of them at their next request. Bounded by bytes; the
-//! least recently used go first.
+//! Decoded models (and card images, mixes' blends) kept in memory, keyed by user
+//! and checked against the stored version on every use, so a retrain or a delete
+//! through any instance is seen by all of them at their next request. Bounded by
+//! bytes; the least recently used go first. And [`SingleFlight`], so that what
+//! goes in is made once however many requests want it at the same moment.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
 
 use tweetgen_markov::Model;
 
@@ -88,6 +92,51 @@ impl<K: Hash + Eq + Clone, V: Clone> VersionedCache<K, V> {
     }
 }
 
+/// Work under way, by key: the first request for a key does it, the others
+/// that come meanwhile wait for its result (a shared link's first hundred
+/// visitors cost one card render, or one blend build, not a hundred). If the
+/// request doing it goes away, a waiting one takes over.
+pub struct SingleFlight<K, V> {
+    flights: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
+    pub fn new() -> Self {
+        Self { flights: Mutex::new(HashMap::new()) }
+    }
+
+    /// `work`'s result for `key`: this call's, or that of the call already doing it.
+    pub async fn run<F: Future<Output = V>>(&self, key: K, work: impl FnOnce() -> F) -> V {
+        let flight = self.lock().entry(key.clone()).or_default().clone();
+        let value = flight.get_or_init(work).await.clone();
+        // Done: the next call for this key starts afresh (by then its result is
+        // cached, or it failed and may be tried again).
+        let mut flights = self.lock();
+        if flights.get(&key).is_some_and(|current| Arc::ptr_eq(current, &flight)) {
+            flights.remove(&key);
+        }
+        value
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<OnceCell<V>>>> {
+        // A panic while holding the lock cannot leave the map inconsistent: go on.
+        self.flights.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<K, V> std::fmt::Debug for SingleFlight<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flights = self.flights.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f.debug_struct("SingleFlight").field("under_way", &flights.len()).finish()
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Default for SingleFlight<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ModelCache {
     pub fn insert_model(&self, user_id: i64, version: i64, model: Arc<Model>) {
         let bytes = model.memory_bytes();
@@ -147,6 +196,35 @@ mod tests {
         assert!(cache.get(&2, 1).is_none());
         assert!(cache.get(&1, 1).is_some() && cache.get(&3, 1).is_some());
         assert!(cache.cached_bytes() <= 2 * one + one / 2);
+    }
+
+    #[tokio::test]
+    async fn work_wanted_at_once_is_done_once() {
+        let flights: Arc<SingleFlight<u8, u32>> = Arc::new(SingleFlight::new());
+        let done = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let wanted = (0..8).map(|_| {
+            let (flights, done) = (flights.clone(), done.clone());
+            tokio::spawn(async move {
+                flights
+                    .run(1, || async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 100
+                    })
+                    .await
+            })
+        });
+        let results: Vec<u32> = futures_results(wanted.collect()).await;
+        assert_eq!(results, [100; 8], "every caller got the one result");
+        assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(flights.run(1, || async { 7 }).await, 7, "done work is not kept");
+    }
+
+    async fn futures_results(tasks: Vec<tokio::task::JoinHandle<u32>>) -> Vec<u32> {
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
     }
 
     #[test]

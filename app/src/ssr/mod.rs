@@ -36,7 +36,7 @@ pub struct AppState {
     pub tokenizer: Arc<Tokenizer>,
     pub models: Arc<cache::ModelCache>,
     /// Mixes' blends, by their members' model versions.
-    pub blends: Arc<voices::BlendCache>,
+    pub blends: Arc<voices::Blends>,
     pub ranking: Arc<ranking::RankingCache>,
     /// `None` when the card fonts could not be loaded: pages then have no image.
     pub cards: Option<Arc<share_card::Cards>>,

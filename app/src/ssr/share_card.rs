@@ -6,15 +6,12 @@
 //! requests for an image being rendered wait for that render (a crawler and a
 //! hundred visitors of a new post cost one PNG).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::OnceCell;
+use std::sync::Arc;
 
 use rand::{rngs::StdRng, SeedableRng};
 use tweetgen_markov::GenerateOptions;
 
-use super::cache::VersionedCache;
+use super::cache::{SingleFlight, VersionedCache};
 use super::card::{render_png, Card, CardFonts};
 use super::rate_limits::{Action, Client};
 use super::store::{self, StoredVoices};
@@ -33,24 +30,24 @@ struct CardKey {
     lang: Lang,
 }
 
+/// A rendered card image.
+pub type Png = Arc<Vec<u8>>;
+
 /// The fonts, the rendered images and the renders under way.
 pub struct Cards {
     fonts: Arc<CardFonts>,
-    images: VersionedCache<CardKey, Arc<Vec<u8>>>,
-    rendering: Mutex<HashMap<(CardKey, i64), Arc<Render>>>,
+    images: VersionedCache<CardKey, Png>,
+    rendering: SingleFlight<(CardKey, i64), Result<Png, AppError>>,
     /// PNGs rendered by this instance (for monitoring, and the tests).
     rendered: std::sync::atomic::AtomicU64,
 }
-
-/// One render, shared by the requests that wait for it.
-type Render = OnceCell<Result<Arc<Vec<u8>>, AppError>>;
 
 impl Cards {
     pub fn new(fonts: CardFonts, cache_max_bytes: usize) -> Self {
         Self {
             fonts: Arc::new(fonts),
             images: VersionedCache::new(cache_max_bytes),
-            rendering: Mutex::new(HashMap::new()),
+            rendering: SingleFlight::new(),
             rendered: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -58,20 +55,6 @@ impl Cards {
     /// How many PNGs this instance has rendered.
     pub fn rendered(&self) -> u64 {
         self.rendered.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The render of `key` at `version`: under way, or new.
-    fn render(&self, key: &CardKey, version: i64) -> Arc<Render> {
-        let mut rendering = self.rendering.lock().expect("card renders lock");
-        rendering.entry((key.clone(), version)).or_default().clone()
-    }
-
-    /// Forgets a render that has finished (its image is in the cache, or it failed).
-    fn finished(&self, key: CardKey, version: i64, render: &Arc<Render>) {
-        let mut rendering = self.rendering.lock().expect("card renders lock");
-        if rendering.get(&(key.clone(), version)).is_some_and(|current| Arc::ptr_eq(current, render)) {
-            rendering.remove(&(key, version));
-        }
     }
 }
 
@@ -84,7 +67,7 @@ impl std::fmt::Debug for Cards {
 /// A PNG and the validator a browser or crawler can send back (`If-None-Match`).
 pub struct CardImage {
     pub etag: String,
-    pub png: Arc<Vec<u8>>,
+    pub png: Png,
 }
 
 /// The card of a voice's page, or of one tweet generated from it. Checked
@@ -110,9 +93,10 @@ pub async fn card_image(
         return Ok(CardImage { etag, png });
     }
     state.rate_limits.check(Action::RenderCard, client)?;
-    let render = cards.render(&key, version);
-    let png = render.get_or_init(|| render_card(state, cards, (&voice, &stored, version), key.clone())).await.clone();
-    cards.finished(key, version, &render);
+    let png = cards
+        .rendering
+        .run((key.clone(), version), || render_card(state, cards, (&voice, &stored, version), key))
+        .await;
     Ok(CardImage { etag, png: png? })
 }
 
@@ -122,7 +106,7 @@ async fn render_card(
     cards: &Cards,
     (voice, stored, version): (&Voice, &StoredVoices, i64),
     key: CardKey,
-) -> Result<Arc<Vec<u8>>, AppError> {
+) -> Result<Png, AppError> {
     let (tweet, lang) = (key.tweet, key.lang);
     let texts = lang.texts();
     // A protected account's words stay off images that anyone can fetch.

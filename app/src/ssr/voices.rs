@@ -7,22 +7,41 @@
 //! a mix (`check_access` on every member); a mix's members are in the mix's
 //! canonical order throughout.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rand::Rng;
 use tweetgen_markov::{Blend, GenerateOptions, Model};
 
-use super::cache::VersionedCache;
+use super::cache::{SingleFlight, VersionedCache};
 use super::rate_limits::Action;
 use super::store::{self, StoredModel, StoredVoice, StoredVoices};
 use super::{check_access, client_address, training, AppState};
 use crate::error::AppError;
 use crate::shared::{Generated, Mix, MixMember, MixPage, Voice};
 
-/// Blends of mixes' models by `store::members_key`, at the sum of the members'
-/// model versions: versions only grow, and a deleted user's id never comes
-/// back, so a changed member always changes that sum.
-pub type BlendCache = VersionedCache<String, Arc<Blend>>;
+/// Mixes' blends by `store::members_key`, at the sum of the members' model
+/// versions (versions only grow, and a deleted user's id never comes back, so a
+/// changed member always changes that sum); each built once at a time, however
+/// many requests a new mix gets at once (a build holds its parts and the merged
+/// model together).
+#[derive(Debug)]
+pub struct Blends {
+    cache: VersionedCache<String, Arc<Blend>>,
+    building: SingleFlight<(String, i64), Result<Arc<Blend>, AppError>>,
+    /// Blends this instance has built (for monitoring, and the tests).
+    built: AtomicU64,
+}
+
+impl Blends {
+    pub fn new(max_bytes: usize) -> Self {
+        Self { cache: VersionedCache::new(max_bytes), building: SingleFlight::new(), built: AtomicU64::new(0) }
+    }
+
+    pub fn built(&self) -> u64 {
+        self.built.load(Ordering::Relaxed)
+    }
+}
 
 /// What a generation draws from.
 #[derive(Clone)]
@@ -104,19 +123,22 @@ pub async fn speaker(state: &AppState, voices: &StoredVoices) -> Result<Speaker,
     };
     let key = store::members_key(members);
     let version = members.iter().map(|(model, _)| model.version).sum();
-    if let Some(blend) = state.blends.get(&key, version) {
+    if let Some(blend) = state.blends.cache.get(&key, version) {
         return Ok(Speaker::Mix(blend));
     }
-    let mut parts = Vec::with_capacity(members.len());
-    for (stored, weight) in members {
-        parts.push((training::cached_model(state, stored).await?, f64::from(*weight)));
-    }
-    // The blend holds its own merged model, none of the parts: its bytes are all it keeps.
-    let blend =
-        training::on_blocking_pool("blending", move || Blend::new(parts).map_err(training::engine_error)).await?;
-    let blend = Arc::new(blend);
-    state.blends.insert(key, version, blend.clone(), blend.memory_bytes());
-    Ok(Speaker::Mix(blend))
+    let build = || async {
+        let mut parts = Vec::with_capacity(members.len());
+        for (stored, weight) in members {
+            parts.push((training::cached_model(state, stored).await?, f64::from(*weight)));
+        }
+        let blend = training::on_blocking_pool("blending", move || Blend::new(parts).map_err(training::engine_error));
+        let blend = Arc::new(blend.await?);
+        state.blends.built.fetch_add(1, Ordering::Relaxed);
+        // The blend holds its own merged model, none of the parts: its bytes are all it keeps.
+        state.blends.cache.insert(key.clone(), version, blend.clone(), blend.memory_bytes());
+        Ok::<_, AppError>(blend)
+    };
+    Ok(Speaker::Mix(state.blends.building.run((key.clone(), version), build).await?))
 }
 
 /// Writes a tweet in `voice` for the current request's visitor, and records it.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use reqwest::{header, Client, Response, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{call, location, spawn_app, spawn_app_with, TestApp, UNLIMITED};
+use crate::helpers::{all_at_once, call, location, spawn_app, spawn_app_with, TestApp, UNLIMITED};
 
 /// Words only the cat person says, and only the dog person says; "the" joins them.
 const CATS: &str = "the cat purred softly\nthe cat napped in sunshine\nmy cat chased the yarn";
@@ -111,6 +111,30 @@ async fn a_mix_has_one_address_and_generates_shares_and_cards_from_every_member(
         ranking,
         serde_json::json!([{"screen_name": "Alice", "generations": 1}, {"screen_name": "bob", "generations": 1}])
     );
+}
+
+#[tokio::test]
+async fn a_new_mix_wanted_by_many_at_once_is_blended_once() {
+    let app = spawn_app().await;
+    // Models large enough that building their blend takes a while (milliseconds).
+    let lines = |seed: usize| -> String {
+        let words = ["cat", "dog", "sun", "rain", "tea", "bread", "moon", "river", "stone", "song", "wind", "leaf"];
+        let line = |i: usize| (0..8).map(|j| words[(i * 7 + j * (seed + i % 5)) % words.len()]).collect::<Vec<_>>();
+        (0..4_000).map(|i| format!("{} {i}", line(i).join(" "))).collect::<Vec<_>>().join("\n")
+    };
+    app.train("cats", &lines(1)).await;
+    app.train("dogs", &lines(2)).await;
+    let wanted = (0..20).map(|_| {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        async move { generate_mix(&client, &address, "cats,dogs:3").await.status() }
+    });
+    let statuses = all_at_once(wanted).await;
+    assert!(statuses.iter().all(|status| *status == StatusCode::OK), "{statuses:?}");
+    assert_eq!(app.state.blends.built(), 1);
+    // A retrain is a new version: built again, once.
+    app.train("dogs", "the dog slept all afternoon").await;
+    assert_eq!(generate_mix(&app.client, &app.address, "cats,dogs:3").await.status(), StatusCode::OK);
+    assert_eq!(app.state.blends.built(), 2);
 }
 
 #[tokio::test]
