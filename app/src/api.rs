@@ -30,8 +30,8 @@ pub async fn get_profile(screen_name: String) -> Result<Option<ProfilePage>, App
         let Some(profile) = store::profile(&state.reads(), &screen_name).await?.map(Profile::from) else {
             return Ok(None);
         };
-        let page_url = format!("{}/@{}", state.config.public_url, profile.screen_name);
-        let card_url = state.card_url(&Voice::One(profile.screen_name.clone()), None);
+        let voice = Voice::One(profile.screen_name.clone());
+        let (page_url, card_url) = (state.page_url(&voice), state.card_url(&voice, None));
         Ok(Some(ProfilePage { profile, page_url, card_url }))
     })
     .await

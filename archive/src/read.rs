@@ -141,7 +141,7 @@ pub fn read_upload(bytes: &[u8], limits: &ArchiveLimits) -> Result<Archive, Arch
             return Err(ArchiveError::NoTweetsFile { expected: EXPECTED_FILES });
         }
         for (index, file) in files {
-            let name = names.iter().find(|(i, _)| *i == index).map(|(_, name)| name.clone()).unwrap_or_default();
+            let name = zip.name_for_index(index).and_then(Result::ok).map(|name| name.into_owned()).unwrap_or_default();
             if file.kind != FileKind::Notes && reading.full() {
                 // Full: the remaining parts are not read.
                 reading.archive.truncated = true;

@@ -84,10 +84,15 @@ impl AppState {
     /// A generated tweet as the API returns it, with its absolute permalink and
     /// what "Post to X" sends.
     pub fn generated(&self, id: i64, voice: Voice, text: String) -> Generated {
-        let permalink = format!("{}{}?tweet={id}", self.config.public_url, voice.path());
+        let permalink = format!("{}?tweet={id}", self.page_url(&voice));
         let card_url = self.card_url(&voice, Some(id));
         let post = x_post::post_to_x(&self.tokenizer, &text);
         Generated { id, voice, text, permalink, card_url, post }
+    }
+
+    /// The absolute URL of a voice's page.
+    pub fn page_url(&self, voice: &Voice) -> String {
+        format!("{}{}", self.config.public_url, voice.path())
     }
 
     /// The absolute URL of a card image (of a voice's page, or of one tweet).

@@ -100,11 +100,14 @@ pub async fn resolve_mix(state: &AppState, mix: &Mix) -> Result<(Mix, Vec<(Store
 
 /// Anyone may use public voices; a protected one only its owner, in a mix too.
 pub fn check_voices_access(voices: &StoredVoices, viewer: Option<i64>) -> Result<(), AppError> {
-    let check = |model: &StoredModel| check_access(&model.screen_name, model.user_id, model.protected, viewer);
     match voices {
-        StoredVoices::One(model) => check(model),
-        StoredVoices::Mix(members) => members.iter().try_for_each(|(model, _)| check(model)),
+        StoredVoices::One(model) => check_model_access(model, viewer),
+        StoredVoices::Mix(members) => members.iter().try_for_each(|(model, _)| check_model_access(model, viewer)),
     }
+}
+
+fn check_model_access(model: &StoredModel, viewer: Option<i64>) -> Result<(), AppError> {
+    check_access(&model.screen_name, model.user_id, model.protected, viewer)
 }
 
 /// True when some voice's words must stay off what anyone can fetch.
@@ -176,11 +179,9 @@ pub async fn generation(state: &AppState, voice: &Voice, id: i64) -> Result<Gene
 pub async fn mix_page(state: &AppState, mix: &Mix) -> Result<MixPage, AppError> {
     let (mix, members) = resolve_mix(state, mix).await?;
     let viewer = state.viewer().await?.map(|viewer| viewer.user_id);
-    let stored = StoredVoices::Mix(members.iter().map(|(voice, weight)| (voice.model.clone(), *weight)).collect());
-    check_voices_access(&stored, viewer)?;
+    members.iter().try_for_each(|(voice, _)| check_model_access(&voice.model, viewer))?;
     let voice = Voice::Mix(mix.clone());
-    let page_url = format!("{}{}", state.config.public_url, voice.path());
-    let card_url = state.card_url(&voice, None);
+    let (page_url, card_url) = (state.page_url(&voice), state.card_url(&voice, None));
     let members = members.into_iter().map(|(voice, _)| voice.profile.into()).collect();
     Ok(MixPage { mix, members, page_url, card_url })
 }
