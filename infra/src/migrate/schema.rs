@@ -99,14 +99,21 @@ fn parse_toc_line(line: &str) -> Option<anyhow::Result<Item>> {
     Some(parse().with_context(|| format!("reading pg_restore's list: {line:?}")))
 }
 
-/// Creates one post-data item as pg_dump wrote it, with its mark.
-pub async fn restore_item(target_url: &str, work: &WorkDir, options: Options, item: &Item) -> anyhow::Result<()> {
+/// Creates one post-data item as pg_dump wrote it, after `settings` (SQL for
+/// its session), with its mark.
+pub async fn restore_item(
+    target_url: &str,
+    work: &WorkDir,
+    options: Options,
+    item: &Item,
+    settings: &str,
+) -> anyhow::Result<()> {
     let list = work.file(&format!("post-data-{}.list", item.toc_id));
     std::fs::write(&list, format!("{};\n", item.toc_id))?;
     let list_flag = format!("--use-list={}", list.display());
     let script = restore_script(work, &["--section=post-data", &list_flag], options).await;
     let _ = std::fs::remove_file(list);
-    run_item_script(target_url, work, item, &(script? + &done_mark(item))).await
+    run_item_script(target_url, work, item, &format!("{settings}{}{}", script?, done_mark(item))).await
 }
 
 /// Runs statements of one item (with their mark) in one transaction.
