@@ -12,7 +12,7 @@
 #   BENCH_SCALE=1.0          1.0 = ~12,000 users, ~20M transitions, ~4 GB; 0.02 for a quick look
 #   BENCH_JOBS=2             jobs of every parallel method (-j, --table-jobs/--index-jobs, --jobs)
 #   BENCH_SPLIT=             --split-tables-larger-than for pgcopydb and ours (default 256MB x scale)
-#   BENCH_METHODS=dump,dump-restore,pgcopydb,ours-after-data,ours   which methods, in this order
+#   BENCH_METHODS=dump,dump-restore,pgcopydb,ours-after-data,ours-index-order,ours   which methods, in this order
 #   BENCH_MARKOV_KEY=serial  serial: id bigserial PK + UNIQUE (user_id, state, next_word);
 #                            natural: PRIMARY KEY (user_id, state, next_word) (pgcopydb 0.10
 #                            then cannot split the table: it splits on integer keys only)

@@ -115,6 +115,7 @@ fn copy_options(databases: &Databases, copy: &CopyArgs) -> anyhow::Result<copy::
         index_jobs: copy.index_jobs.unwrap_or(copy.jobs),
         indexes: copy.indexes,
         split_bytes: copy.split_tables_larger_than,
+        in_index_order: copy.in_index_order.clone(),
         toast_compression: copy.toast_compression,
         schema: schema::Options { no_owner: copy.no_owner, no_acl: copy.no_acl },
         hold_minutes: copy.hold_minutes,

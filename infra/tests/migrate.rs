@@ -241,7 +241,22 @@ async fn a_live_database_moves_with_nothing_lost() {
         )
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let copy = pair.run_ok(&["copy", "--split-tables-larger-than", "4MB", "--jobs", "3"]);
+    // Rows updated since they were inserted no longer lie in their key's order.
+    let out_of_order =
+        "SELECT count(*) FROM (SELECT tid, lag(tid) OVER (ORDER BY ctid) AS before FROM pgbench_tellers) t
+                        WHERE before > tid";
+    pair.source.psql("app", "UPDATE pgbench_tellers SET tbalance = tbalance WHERE tid % 2 = 0").unwrap();
+    assert_ne!(pair.source.psql("app", out_of_order).unwrap().trim(), "0");
+    let copy = pair.run_ok(&[
+        "copy",
+        "--split-tables-larger-than",
+        "4MB",
+        "--jobs",
+        "3",
+        "--in-index-order",
+        "public.pgbench_tellers",
+    ]);
+    assert_eq!(pair.target.psql("app", out_of_order).unwrap().trim(), "0", "copied in its key's order");
     let published =
         pair.source.psql("app", "SELECT string_agg(DISTINCT schemaname, ',') FROM pg_publication_tables").unwrap();
     assert_eq!(published.trim(), "public", "each database keeps its own control plane");
@@ -410,6 +425,28 @@ async fn tables_without_a_key_are_refused_before_anything_starts() {
     assert!(table.contains("FAIL  primary keys") && table.contains("public.pgbench_history"), "{table}");
     assert!(table.contains("ALTER TABLE public.pgbench_history REPLICA IDENTITY FULL;"), "{table}");
     assert_eq!(pair.source.psql("app", "SELECT count(*) FROM pg_replication_slots").unwrap().trim(), "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_to_copy_in_index_order_must_exist_and_have_one() {
+    let pair = Pair::start(1);
+    for (table, says) in
+        [("public.pgbench_history", "has no B-tree index"), ("public.no_such_table", "no such table on the source")]
+    {
+        let output = pair.run(&["copy", "--in-index-order", table]);
+        assert_eq!(output.status.code(), Some(2), "{}", explain(&output));
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(error.contains(table) && error.contains(says), "{error}");
+        // Checked before anything is made on either server.
+        assert_eq!(pair.source.psql("app", "SELECT count(*) FROM pg_replication_slots").unwrap().trim(), "0");
+        let restored = pair.target.psql("app", "SELECT to_regclass('public.pgbench_history') IS NOT NULL").unwrap();
+        assert_eq!(restored.trim(), "f");
+    }
+    let bad = pair.run(&["copy", "--in-index-order", "pgbench_accounts"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", explain(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("schema-qualified"), "{}", explain(&bad));
+    pair.run_ok(&["copy", "--in-index-order", "public.pgbench_accounts"]);
+    verify_equal(&pair);
 }
 
 /// An ANALYZE (or autovacuum) between two changes of one table makes the stream

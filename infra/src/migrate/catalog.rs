@@ -27,6 +27,10 @@ pub struct Table {
     /// binary format between servers (user types' binary forms carry OIDs that
     /// differ from server to server).
     pub binary: bool,
+    /// The key of its largest B-tree index (not partial), as an ORDER BY list:
+    /// rows copied in this order come to the target's build of that index
+    /// already sorted, which it then checks rather than sorts.
+    pub index_order: Option<String>,
 }
 
 /// Every ordinary table (partitions included, partitioned parents excluded: their
@@ -41,6 +45,7 @@ pub async fn tables(connection: &mut PgConnection) -> anyhow::Result<Vec<Table>>
         heap_bytes: i64,
         bytes: i64,
         binary: bool,
+        index_order: Option<String>,
     }
     let rows: Vec<Found> = sqlx::query_as(&format!(
         "SELECT n.nspname::text AS schema, c.relname::text AS name,
@@ -53,7 +58,17 @@ pub async fn tables(connection: &mut PgConnection) -> anyhow::Result<Vec<Table>>
             NOT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                         LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                          AND (t.oid >= 16384 OR t.typsend = 0 OR e.oid >= 16384)) AS binary
+                          AND (t.oid >= 16384 OR t.typsend = 0 OR e.oid >= 16384)) AS binary,
+            (SELECT string_agg(pg_get_indexdef(i.indexrelid, k, true)
+                               || CASE WHEN i.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END
+                               || CASE WHEN i.indoption[k - 1] & 2 = 2 THEN ' NULLS FIRST' ELSE ' NULLS LAST' END,
+                               ', ' ORDER BY k)
+             FROM (SELECT i.indexrelid, i.indoption, i.indnkeyatts
+                   FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+                   JOIN pg_am am ON am.oid = ic.relam
+                   WHERE i.indrelid = c.oid AND am.amname = 'btree' AND i.indpred IS NULL AND i.indisvalid
+                   ORDER BY pg_relation_size(i.indexrelid) DESC, i.indexrelid LIMIT 1) i,
+                  generate_series(1, i.indnkeyatts) k) AS index_order
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND {SYSTEM_SCHEMAS}
            AND {NOT_FROM_AN_EXTENSION}
@@ -70,6 +85,7 @@ pub async fn tables(connection: &mut PgConnection) -> anyhow::Result<Vec<Table>>
             heap_bytes: found.heap_bytes,
             bytes: found.bytes,
             binary: found.binary,
+            index_order: found.index_order,
         })
         .collect())
 }

@@ -7,8 +7,10 @@
 //! in between. Tables larger than `--split-tables-larger-than` are cut into
 //! ranges of heap pages (TID range scans, PostgreSQL 14+) holding about the same
 //! bytes each — TOAST included, so a table of large values splits as evenly as
-//! one of small rows — and one huge table keeps every worker busy. Each range is
-//! one target transaction together with its "done" mark: a killed copy, run
+//! one of small rows — and one huge table keeps every worker busy (a table named
+//! by `--in-index-order` is instead copied whole in its largest B-tree index's
+//! order, so that the target builds that index from sorted rows: for text keys,
+//! about half the CPU of sorting them). Each range is one target transaction together with its "done" mark: a killed copy, run
 //! again, copies only the ranges not marked. A table copied whole is emptied and
 //! loaded frozen in that transaction (`COPY … FREEZE`), so no later pass on the
 //! target sets its hint bits or freezes it again. The snapshot is released as
@@ -37,6 +39,8 @@ pub struct Options {
     pub index_jobs: usize,
     pub indexes: indexes::Timing,
     pub split_bytes: u64,
+    /// Copied whole, in the order of their largest B-tree index.
+    pub in_index_order: Vec<TableName>,
     pub toast_compression: ToastCompression,
     pub schema: schema::Options,
     pub hold_minutes: u64,
@@ -68,6 +72,7 @@ pub async fn run(work: &WorkDir, options: &Options) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut source = pg::connect(Side::Source, &options.source_url).await?;
     let mut target = pg::connect(Side::Target, &options.target_url).await?;
+    check_in_index_order(&mut source, &options.in_index_order).await?;
 
     let step = Instant::now();
     let mut migration = match work.migration()? {
@@ -135,13 +140,14 @@ async fn copy_and_build(
     let mut parts = Vec::new();
     let mut tables = Vec::new();
     if let Some(snapshot_name) = snapshot_name {
+        tables = snapshot_tables(source, snapshot_name).await?;
         schema::dump(&options.source_url, snapshot_name, work).await?;
         if !state::step_done(target, "pre-data").await? {
             schema::restore_pre_data(&options.target_url, work, options.schema).await?;
         }
-        tables = snapshot_tables(source, snapshot_name).await?;
         let tid_ranges = catalog::major_version(source).await? >= 14;
-        parts = plan(source, snapshot_name, target, &tables, options.split_bytes, tid_ranges, progress).await?;
+        let split = Split { bytes: options.split_bytes, tid_ranges, whole: &options.in_index_order };
+        parts = plan(source, snapshot_name, target, &tables, &split, progress).await?;
     }
     rows.push(Row { step: "schema (pre-data)".into(), seconds: step.elapsed().as_secs_f64(), detail: String::new() });
 
@@ -227,6 +233,25 @@ async fn copy_and_build(
     Ok(())
 }
 
+/// Every table named by `--in-index-order` exists and has an index to order by
+/// (checked before anything is made on either server).
+async fn check_in_index_order(source: &mut PgConnection, names: &[TableName]) -> anyhow::Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let tables = catalog::tables(source).await?;
+    for name in names {
+        let table = tables.iter().find(|table| &table.name == name).with_context(|| {
+            format!("--in-index-order {name}: no such table on the source (name it as schema.table)")
+        })?;
+        anyhow::ensure!(
+            table.index_order.is_some(),
+            "--in-index-order {name}: the table has no B-tree index (not partial) to order its rows by"
+        );
+    }
+    Ok(())
+}
+
 /// Every planned table, with how many of its parts are still to copy.
 async fn planned_tables(target: &mut PgConnection) -> anyhow::Result<HashMap<TableName, usize>> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
@@ -306,6 +331,16 @@ async fn begin_snapshot<'c>(
     Ok(transaction)
 }
 
+/// Which tables are cut into ranges.
+struct Split<'a> {
+    /// Tables larger than this…
+    bytes: u64,
+    /// …where the source scans TID ranges (PostgreSQL 14+)…
+    tid_ranges: bool,
+    /// …except these, copied whole.
+    whole: &'a [TableName],
+}
+
 /// The parts still to copy, from the plan stored in the target (made and stored
 /// on the first run, in one transaction).
 async fn plan(
@@ -313,15 +348,14 @@ async fn plan(
     snapshot_name: &str,
     target: &mut PgConnection,
     tables: &[catalog::Table],
-    split_bytes: u64,
-    tid_ranges: bool,
+    split: &Split<'_>,
     progress: &Progress,
 ) -> anyhow::Result<Vec<Part>> {
     if !state::step_done(target, "plan").await? {
         let mut transaction = target.begin().await?;
         for table in tables {
-            let parts = if tid_ranges && table.pages > 1 {
-                (table.bytes as u64).div_ceil(split_bytes.max(1)).clamp(1, table.pages as u64) as i64
+            let parts = if split.tid_ranges && table.pages > 1 && !split.whole.contains(&table.name) {
+                (table.bytes as u64).div_ceil(split.bytes.max(1)).clamp(1, table.pages as u64) as i64
             } else {
                 1
             };
@@ -477,6 +511,7 @@ async fn copy_parts(
         let worker = Worker {
             queue: queue.clone(),
             toast_compression: options.toast_compression,
+            in_index_order: &options.in_index_order,
             parts_left: &parts_left,
             tell,
             tables,
@@ -501,6 +536,7 @@ async fn copy_parts(
 struct Worker<'a> {
     queue: Arc<Mutex<VecDeque<Part>>>,
     toast_compression: ToastCompression,
+    in_index_order: &'a [TableName],
     /// Per table, its parts not yet in; a table's last part tells `tell`.
     parts_left: &'a Mutex<HashMap<TableName, usize>>,
     tell: &'a tokio::sync::mpsc::UnboundedSender<Loaded>,
@@ -544,9 +580,11 @@ impl Worker<'_> {
                 .with_context(|| format!("{} is in the plan but not in the source's snapshot", part.table))?;
             self.line.set_message(format!("{} part {}/{}", part.table, part.part + 1, part.parts));
             let started = Instant::now();
-            let (rows, bytes) = copy_part(&mut transaction, &mut target, table, &part, &self.bar, &self.rows_seen)
-                .await
-                .with_context(|| format!("copying {} part {}/{}", part.table, part.part + 1, part.parts))?;
+            let ordered = self.in_index_order.contains(&part.table);
+            let (rows, bytes) =
+                copy_part(&mut transaction, &mut target, table, &part, ordered, &self.bar, &self.rows_seen)
+                    .await
+                    .with_context(|| format!("copying {} part {}/{}", part.table, part.part + 1, part.parts))?;
             self.rows.fetch_add(rows, Ordering::Relaxed);
             self.bytes.fetch_add(bytes, Ordering::Relaxed);
             let table_done = {
@@ -580,13 +618,19 @@ async fn copy_part(
     target: &mut PgConnection,
     table: &catalog::Table,
     part: &Part,
+    in_index_order: bool,
     bar: &indicatif::ProgressBar,
     rows_seen: &AtomicU64,
 ) -> anyhow::Result<(u64, u64)> {
     let columns = table.columns.iter().map(|column| ident(column)).collect::<Vec<_>>().join(", ");
     let format = if table.binary { "binary" } else { "text" };
     let whole_table = part.first_page == 0 && part.end_page.is_none();
-    let out = if whole_table {
+    let order = table.index_order.as_deref().filter(|_| in_index_order && whole_table);
+    let out = if let Some(order) = order {
+        // Read through the index rather than sorted on the source.
+        sqlx::query("SET LOCAL enable_sort = off").execute(&mut *source).await?;
+        format!("COPY (SELECT {columns} FROM ONLY {} ORDER BY {order}) TO STDOUT (FORMAT {format})", table.name)
+    } else if whole_table {
         format!("COPY {} ({columns}) TO STDOUT (FORMAT {format})", table.name)
     } else {
         let end = part.end_page.map(|end| format!(" AND ctid < '({end},0)'::tid")).unwrap_or_default();
@@ -654,6 +698,9 @@ async fn copy_part(
     drop(reader);
     let bytes = bytes?;
     written?;
+    if order.is_some() {
+        sqlx::query("SET LOCAL enable_sort TO DEFAULT").execute(&mut *source).await?;
+    }
     let rows = writer.finish().await?;
     sqlx::query(
         "UPDATE tweetgen_migrate.parts SET rows = $4, bytes = $5, done_at = now()
