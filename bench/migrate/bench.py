@@ -758,10 +758,10 @@ def method_pgcopydb(ctx):
             "summary": summary}
 
 
-def method_ours(ctx, *extra):
+def method_ours(ctx, *extra, name="ours"):
     """tweetgen-infra migrate copy (the slot, the snapshot, the rows, post-data, sequences, ANALYZE); its default
-    overlaps each table's index builds with the other tables' copies."""
-    log, directory = ctx.log("ours"), ctx.work / "ours"
+    overlaps each table's index builds with the other tables' copies. Logs to the method `name`'s log."""
+    log, directory = ctx.log(name), ctx.work / "ours"
     shutil.rmtree(directory, ignore_errors=True)
     cmd = [OURS, "migrate", "copy", "--source", ctx.source.url, "--target", ctx.target.url, "--work-dir", directory,
            "--jobs", ctx.jobs, "--split-tables-larger-than", ctx.split, "--no-owner", "--no-acl", *extra]
@@ -781,23 +781,24 @@ def method_ours(ctx, *extra):
                                                          if n > 1]}
 
 
-def ours_step(ctx, step, *extra):
-    """`tweetgen-infra migrate STEP` on the method's work directory, logged; (seconds, process)."""
+def ours_step(ctx, method, step, *extra):
+    """`tweetgen-infra migrate STEP` on the method's work directory, logged to its log; (seconds, process)."""
     cmd = [str(OURS), "migrate", step, "--source", ctx.source.url, "--target", ctx.target.url,
            "--work-dir", str(ctx.work / "ours"), *map(str, extra)]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=ctx.env, stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
-    with open(ctx.log("ours"), "a") as out:
+    with open(ctx.log(method), "a") as out:
         out.write(f"$ {' '.join(cmd)}\n{done.stdout}{done.stderr}[exit {done.returncode} after {seconds:.1f} s]\n")
     return seconds, done
 
 
 RUNNERS = {"dump": method_dump, "dump-restore": method_dump_restore, "pgcopydb": method_pgcopydb,
-           "ours-after-data": lambda ctx: method_ours(ctx, "--indexes", "after-data"),
+           "ours-after-data": lambda ctx: method_ours(ctx, "--indexes", "after-data", name="ours-after-data"),
            # The largest table in its unique text key's order: the target's build of that index checks sorted
            # rows instead of sorting them.
-           "ours-index-order": lambda ctx: method_ours(ctx, "--in-index-order", "public.markov_transitions"),
+           "ours-index-order": lambda ctx: method_ours(ctx, "--in-index-order", "public.markov_transitions",
+                                                       name="ours-index-order"),
            "ours": method_ours}
 
 
@@ -900,12 +901,12 @@ def run_method(ctx, method, expected, settle_s):
     if method.startswith("ours"):
         if not error:
             # The comparison at a consistent point, every row hashed: not part of the copy's time.
-            result["verify_s"], verify = ours_step(ctx, "verify", "--jobs", ctx.jobs)
+            result["verify_s"], verify = ours_step(ctx, method, "verify", "--jobs", ctx.jobs)
             result["verify"] = verify.stdout.rstrip()
             if verify.returncode != 0:
                 result["errors"].append(f"migrate verify exited with {verify.returncode}:\n{verify.stdout}"
                                         f"{verify.stderr}")
-        _, clean = ours_step(ctx, "clean")
+        _, clean = ours_step(ctx, method, "clean")
         result["clean"] = clean.stdout.rstrip()
         if clean.returncode != 0:
             result["errors"].append(f"migrate clean exited with {clean.returncode}:\n{clean.stdout}{clean.stderr}")
