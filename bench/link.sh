@@ -12,7 +12,7 @@
 #   BENCH_SCALE=1.0          the dataset's scale (bench/migrate.sh's; 0.02 for a quick look)
 #   BENCH_MARKOV_KEY=serial  the dataset's markov_transitions key (bench/migrate.sh's)
 #   BENCH_LINK_RATES=100,1000   link rates in Mbit/s, in this order
-#   BENCH_METHODS=pgcopydb,ours-after-data,ours   which tools, in this order
+#   BENCH_METHODS=pgcopydb,ours-after-data,ours   which tools, in this order (also: ours-index-order)
 #   BENCH_JOBS=2             --table-jobs/--index-jobs of pgcopydb, --jobs of ours
 #   BENCH_SPLIT=             --split-tables-larger-than for both (default 256MB x scale, >= 1MB)
 #   BENCH_SETTLE=5           seconds of rest before each run (after CHECKPOINT and sync)

@@ -34,6 +34,8 @@ enum Method {
     Ours,
     /// Ours with every index built after the last row (`--indexes after-data`).
     OursAfterData,
+    /// Ours with `markov_transitions` whole, in its unique key's order (`--in-index-order`).
+    OursIndexOrder,
 }
 
 impl Method {
@@ -42,7 +44,8 @@ impl Method {
             "pgcopydb" => Ok(Method::Pgcopydb),
             "ours" => Ok(Method::Ours),
             "ours-after-data" => Ok(Method::OursAfterData),
-            _ => bail!("BENCH_METHODS: unknown method {name:?} (pgcopydb, ours, ours-after-data)"),
+            "ours-index-order" => Ok(Method::OursIndexOrder),
+            _ => bail!("BENCH_METHODS: unknown method {name:?} (pgcopydb, ours, ours-after-data, ours-index-order)"),
         }
     }
 
@@ -51,6 +54,7 @@ impl Method {
             Method::Pgcopydb => "pgcopydb",
             Method::Ours => "ours",
             Method::OursAfterData => "ours-after-data",
+            Method::OursIndexOrder => "ours-index-order",
         }
     }
 
@@ -59,6 +63,7 @@ impl Method {
             Method::Pgcopydb => "pgcopydb clone",
             Method::Ours => "tweetgen-infra migrate copy",
             Method::OursAfterData => "migrate copy --indexes after-data",
+            Method::OursIndexOrder => "migrate copy --in-index-order markov",
         }
     }
 }
@@ -389,12 +394,14 @@ impl Bench {
                 c.args(["--table-jobs", &jobs, "--index-jobs", &jobs, "--split-tables-larger-than", &split]);
                 c
             }
-            Method::Ours | Method::OursAfterData => {
+            Method::Ours | Method::OursAfterData | Method::OursIndexOrder => {
                 let mut c = self.vps.command(&self.settings.infra);
                 c.args(["migrate", "copy", "--jobs", &jobs, "--split-tables-larger-than", &split]);
-                if method == Method::OursAfterData {
-                    c.args(["--indexes", "after-data"]);
-                }
+                match method {
+                    Method::OursAfterData => c.args(["--indexes", "after-data"]),
+                    Method::OursIndexOrder => c.args(["--in-index-order", "public.markov_transitions"]),
+                    Method::Ours | Method::Pgcopydb => &mut c,
+                };
                 c.env("TWEETGEN_MIGRATE_SOURCE", &source_url).env("TWEETGEN_MIGRATE_TARGET", &target_url);
                 c.env("TWEETGEN_MIGRATE_DIR", dir);
                 c
