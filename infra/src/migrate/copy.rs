@@ -10,11 +10,12 @@
 //! one of small rows — and one huge table keeps every worker busy (a table named
 //! by `--in-index-order` is instead copied whole in its largest B-tree index's
 //! order, so that the target builds that index from sorted rows: for text keys,
-//! about half the CPU of sorting them). Each range is one target transaction together with its "done" mark: a killed copy, run
-//! again, copies only the ranges not marked. A table copied whole is emptied and
-//! loaded frozen in that transaction (`COPY … FREEZE`), so no later pass on the
-//! target sets its hint bits or freezes it again. The snapshot is released as
-//! soon as the last row is in.
+//! about half the CPU of sorting them). Each range is one target transaction
+//! together with its "done" mark: a killed copy, run again, copies only the
+//! ranges not marked. A table copied whole is emptied and loaded frozen in that
+//! transaction (`COPY … FREEZE`), so no later pass on the target sets its hint
+//! bits or freezes it again. The snapshot is released as soon as the last row
+//! is in.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,11 +141,11 @@ async fn copy_and_build(
     let mut parts = Vec::new();
     let mut tables = Vec::new();
     if let Some(snapshot_name) = snapshot_name {
-        tables = snapshot_tables(source, snapshot_name).await?;
         schema::dump(&options.source_url, snapshot_name, work).await?;
         if !state::step_done(target, "pre-data").await? {
             schema::restore_pre_data(&options.target_url, work, options.schema).await?;
         }
+        tables = snapshot_tables(source, snapshot_name).await?;
         let tid_ranges = catalog::major_version(source).await? >= 14;
         let split = Split { bytes: options.split_bytes, tid_ranges, whole: &options.in_index_order };
         parts = plan(source, snapshot_name, target, &tables, &split, progress).await?;
